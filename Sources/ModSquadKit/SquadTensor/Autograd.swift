@@ -1,0 +1,72 @@
+// Reverse-mode autograd on a tape: each op that sees an input needing gradients
+// records a backward closure; backward() replays them in reverse, then clears the
+// tape so intermediate buffers go back to the pool.
+import Foundation
+
+public enum Autograd {
+    struct Entry { let output: Tensor; let backward: (Tensor) -> Void }
+    nonisolated(unsafe) static var tape: [Entry] = []
+    nonisolated(unsafe) static var enabledDepth = 0   // >0: no-grad mode
+
+    /// Whether ops record (false inside `noGrad`).
+    public static var isEnabled: Bool { enabledDepth == 0 }
+
+    /// Runs `body` without recording anything (inference, optimizer updates).
+    public static func noGrad<T>(_ body: () throws -> T) rethrows -> T {
+        enabledDepth += 1
+        defer { enabledDepth -= 1 }
+        return try body()
+    }
+
+    /// Drops every recorded op (their buffers return to the pool).
+    public static func reset() { tape.removeAll(keepingCapacity: true) }
+    public static var recordedOps: Int { tape.count }
+
+    /// Whether an op on these inputs must record.
+    @inline(__always) static func needs(_ inputs: Tensor...) -> Bool {
+        guard enabledDepth == 0 else { return false }
+        for t in inputs where t.requiresGrad { return true }
+        return false
+    }
+
+    @inline(__always) static func record(_ out: Tensor, _ backward: @escaping (Tensor) -> Void) {
+        out.requiresGrad = true
+        tape.append(Entry(output: out, backward: backward))
+    }
+}
+
+extension Tensor {
+    /// Backpropagates from this scalar (or from `seed`, a gradient of this tensor's shape).
+    public func backward(seed: Tensor? = nil, retainGraph: Bool = false) throws {
+        guard requiresGrad else { throw TensorError.noGradient("tensor \(shapeString(shape)) does not require grad (no parameter reached it, or it was made under noGrad)") }
+        if let s = seed {
+            guard s.count == count else { throw TensorError.shapeMismatch(op: "backward", shapes: [shape, s.shape], expected: "a seed of the output's shape") }
+            accumulate(into: self) { g, acc in for i in 0..<s.count { g[i] = (acc ? g[i] : 0) + s.data[i] } }
+        } else {
+            guard count == 1 else { throw TensorError.invalidArgument(op: "backward", message: "needs a scalar, got \(shapeString(shape)); pass seed:") }
+            accumulate(into: self) { g, acc in g[0] = (acc ? g[0] : 0) + 1 }
+        }
+        let tape = Autograd.tape
+        for e in tape.reversed() {
+            if let g = e.output.grad { e.backward(g) }
+        }
+        if !retainGraph {
+            // Intermediate results drop their grads; leaves (parameters) keep theirs.
+            for e in tape { e.output.grad = nil }
+            Autograd.reset()
+        }
+    }
+
+    /// Sets every gradient to nil.
+    public func zeroGrad() { grad = nil }
+}
+
+/// Gives `body` the gradient buffer of `t` and whether to accumulate (true) or
+/// overwrite (false, a fresh buffer). Does nothing when `t` needs no gradient.
+@inline(__always) func accumulate(into t: Tensor, _ body: (UnsafeMutablePointer<Float>, Bool) -> Void) {
+    guard t.requiresGrad else { return }
+    if let g = t.grad { body(g.data, true); return }
+    let g = Tensor(uninitialized: t.shape)
+    body(g.data, false)
+    t.grad = g
+}

@@ -1,0 +1,196 @@
+// Elementwise ops with row broadcasting (the smaller operand's shape is a suffix of
+// the larger's), scalar ops, unary maths (exp, log, relu, gelu, tanh, sigmoid) and
+// per-row scaling. Each op: forward kernel, then its backward on the tape.
+import Foundation
+
+enum BinaryKind { case add, sub, mul, div }
+
+extension Tensor {
+    // a[S] ⊕ b[S] or a[R×S] ⊕ b[S] or a[S] ⊕ b[R×S] -> [R×S]
+    func binary(_ kind: BinaryKind, _ b: Tensor, _ op: String) throws -> Tensor {
+        let a = self
+        let big = a.count >= b.count ? a : b, small = a.count >= b.count ? b : a
+        let sm = small.shape.count, bg = big.shape.count
+        let isSuffix = (sm == 1 && small.shape[0] == 1) ||
+            (sm <= bg && Array(big.shape.suffix(sm)) == small.shape) ||
+            (small.count == 1 && small.shape.allSatisfy { $0 == 1 })
+        guard isSuffix, small.count > 0 || big.count == 0 else {
+            throw TensorError.shapeMismatch(op: op, shapes: [a.shape, b.shape], expected: "equal shapes, or one a suffix of the other (row broadcasting)")
+        }
+        let out = Tensor(uninitialized: big.shape)
+        let inner = max(small.count, 1), rows = big.count / inner
+        let aBig = a === big || a.count == b.count
+        let pa = a.data, pb = b.data, po = out.data
+        if a.count == b.count {
+            Engine.parallelFor(out.count) { r in
+                let x = pa + r.lowerBound, y = pb + r.lowerBound, o = po + r.lowerBound
+                Tensor.binaryKernel(kind, x, y, o, r.count)
+            }
+        } else {
+            Engine.parallelFor(rows, grain: max(1, 65_536 / inner)) { range in
+                for r in range {
+                    let x = aBig ? pa + r * inner : pa, y = aBig ? pb : pb + r * inner
+                    Tensor.binaryKernel(kind, x, y, po + r * inner, inner)
+                }
+            }
+        }
+        if Autograd.needs(a, b) {
+            Autograd.record(out) { g in
+                let pg = g.data
+                // gradient for an operand: same size -> elementwise; broadcast -> sum over rows
+                func give(_ t: Tensor, _ isA: Bool) {
+                    guard t.requiresGrad else { return }
+                    let broadcast = t.count != out.count
+                    accumulate(into: t) { gt, acc in
+                        if !acc { gt.update(repeating: 0, count: t.count) }
+                        for r in 0..<rows {
+                            let gr = pg + r * inner
+                            let dst = broadcast ? gt : gt + r * inner
+                            let x = aBig ? pa + r * inner : pa, y = aBig ? pb : pb + r * inner
+                            switch (kind, isA) {
+                            case (.add, _), (.sub, true): for j in 0..<inner { dst[j] += gr[j] }
+                            case (.sub, false): for j in 0..<inner { dst[j] -= gr[j] }
+                            case (.mul, true): for j in 0..<inner { dst[j] += gr[j] * y[j] }
+                            case (.mul, false): for j in 0..<inner { dst[j] += gr[j] * x[j] }
+                            case (.div, true): for j in 0..<inner { dst[j] += gr[j] / y[j] }
+                            case (.div, false): for j in 0..<inner { dst[j] -= gr[j] * x[j] / (y[j] * y[j]) }
+                            }
+                        }
+                    }
+                }
+                give(a, true); give(b, false)
+            }
+        }
+        return out
+    }
+
+    @inline(__always)
+    static func binaryKernel(_ kind: BinaryKind, _ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                             _ o: UnsafeMutablePointer<Float>, _ n: Int) {
+        switch kind {
+        case .add: for j in 0..<n { o[j] = x[j] + y[j] }
+        case .sub: for j in 0..<n { o[j] = x[j] - y[j] }
+        case .mul: for j in 0..<n { o[j] = x[j] * y[j] }
+        case .div: for j in 0..<n { o[j] = x[j] / y[j] }
+        }
+    }
+
+    public func add(_ b: Tensor) throws -> Tensor { try binary(.add, b, "add") }
+    public func sub(_ b: Tensor) throws -> Tensor { try binary(.sub, b, "sub") }
+    public func mul(_ b: Tensor) throws -> Tensor { try binary(.mul, b, "mul") }
+    public func div(_ b: Tensor) throws -> Tensor { try binary(.div, b, "div") }
+
+    public static func + (a: Tensor, b: Tensor) throws -> Tensor { try a.add(b) }
+    public static func - (a: Tensor, b: Tensor) throws -> Tensor { try a.sub(b) }
+    public static func * (a: Tensor, b: Tensor) throws -> Tensor { try a.mul(b) }
+    public static func / (a: Tensor, b: Tensor) throws -> Tensor { try a.div(b) }
+
+    /// x·scale + shift, elementwise. [S] -> [S]
+    public func affine(scale s: Float, shift c: Float = 0) -> Tensor {
+        let out = Tensor(uninitialized: shape)
+        let px = data, po = out.data
+        Engine.parallelFor(count) { r in for i in r { po[i] = px[i] * s + c } }
+        if Autograd.needs(self) {
+            Autograd.record(out) { g in
+                accumulate(into: self) { gx, acc in
+                    let pg = g.data
+                    if acc { for i in 0..<self.count { gx[i] += pg[i] * s } } else { for i in 0..<self.count { gx[i] = pg[i] * s } }
+                }
+            }
+        }
+        return out
+    }
+
+    public static func * (a: Tensor, s: Float) -> Tensor { a.affine(scale: s) }
+    public static func * (s: Float, a: Tensor) -> Tensor { a.affine(scale: s) }
+    public static func + (a: Tensor, c: Float) -> Tensor { a.affine(scale: 1, shift: c) }
+    public static func - (a: Tensor, c: Float) -> Tensor { a.affine(scale: 1, shift: -c) }
+    public static prefix func - (a: Tensor) -> Tensor { a.affine(scale: -1) }
+
+    enum UnaryKind { case exp, log, relu, gelu, tanh, sigmoid, square, sqrt, abs }
+
+    // f(x) elementwise. [S] -> [S]
+    func unary(_ kind: UnaryKind) -> Tensor {
+        let out = Tensor(uninitialized: shape)
+        let px = data, po = out.data
+        Engine.parallelFor(count) { r in
+            let x = px + r.lowerBound, o = po + r.lowerBound, n = r.count
+            switch kind {
+            case .exp: for i in 0..<n { o[i] = FastMath.exp(x[i]) }
+            case .log: for i in 0..<n { o[i] = Foundation.log(x[i]) }
+            case .relu: for i in 0..<n { o[i] = Swift.max(x[i], 0) }
+            case .gelu: for i in 0..<n { o[i] = FastMath.gelu(x[i]) }
+            case .tanh: for i in 0..<n { o[i] = Foundation.tanh(x[i]) }
+            case .sigmoid: for i in 0..<n { o[i] = 1 / (1 + FastMath.exp(-x[i])) }
+            case .square: for i in 0..<n { o[i] = x[i] * x[i] }
+            case .sqrt: for i in 0..<n { o[i] = x[i].squareRoot() }
+            case .abs: for i in 0..<n { o[i] = Swift.abs(x[i]) }
+            }
+        }
+        if Autograd.needs(self) {
+            Autograd.record(out) { g in
+                accumulate(into: self) { gx, acc in
+                    let pg = g.data
+                    Engine.parallelFor(self.count) { r in
+                        for i in r {
+                            let x = px[i], y = po[i]
+                            let d: Float
+                            switch kind {
+                            case .exp: d = y
+                            case .log: d = 1 / x
+                            case .relu: d = x > 0 ? 1 : 0
+                            case .gelu: d = FastMath.geluGrad(x)
+                            case .tanh: d = 1 - y * y
+                            case .sigmoid: d = y * (1 - y)
+                            case .square: d = 2 * x
+                            case .sqrt: d = 0.5 / y
+                            case .abs: d = x > 0 ? 1 : (x < 0 ? -1 : 0)
+                            }
+                            gx[i] = (acc ? gx[i] : 0) + pg[i] * d
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    public func exp() -> Tensor { unary(.exp) }
+    public func log() -> Tensor { unary(.log) }
+    public func relu() -> Tensor { unary(.relu) }
+    public func gelu() -> Tensor { unary(.gelu) }
+    public func tanh() -> Tensor { unary(.tanh) }
+    public func sigmoid() -> Tensor { unary(.sigmoid) }
+    public func square() -> Tensor { unary(.square) }
+    public func sqrt() -> Tensor { unary(.sqrt) }
+    public func abs() -> Tensor { unary(.abs) }
+
+    /// out[r, :] = x[r, :] · s[r]: per-row scaling (MoE gates). x [R, C...], s [R] -> [R, C...]
+    public func scaleRows(_ s: Tensor) throws -> Tensor {
+        guard ndim >= 1, s.count == shape[0], s.ndim == 1 || (s.ndim == 2 && s.shape[1] == 1) else {
+            throw TensorError.shapeMismatch(op: "scaleRows", shapes: [shape, s.shape], expected: "scales [\(ndim >= 1 ? shape[0] : 0)] for the rows")
+        }
+        let rows = shape[0], inner = rows == 0 ? 0 : count / rows
+        let out = Tensor(uninitialized: shape)
+        let px = data, ps = s.data, po = out.data
+        Engine.parallelFor(rows, grain: max(1, 32_768 / max(inner, 1))) { r in
+            for i in r { let f = ps[i]; for j in 0..<inner { po[i * inner + j] = px[i * inner + j] * f } }
+        }
+        if Autograd.needs(self, s) {
+            Autograd.record(out) { g in
+                let pg = g.data
+                accumulate(into: self) { gx, acc in
+                    for i in 0..<rows { let f = ps[i]; for j in 0..<inner { let k = i * inner + j; gx[k] = (acc ? gx[k] : 0) + pg[k] * f } }
+                }
+                accumulate(into: s) { gs, acc in
+                    for i in 0..<rows {
+                        var d: Float = 0
+                        for j in 0..<inner { d += pg[i * inner + j] * px[i * inner + j] }
+                        gs[i] = (acc ? gs[i] : 0) + d
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
