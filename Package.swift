@@ -22,8 +22,7 @@ let package = Package(
         .testTarget(
             name: "ModSquadKitTests",
             dependencies: [.product(name: "ModSquadKit", package: "ModSquadKit")],
-            path: "Tests/ModSquadKitTests",
-            resources: [.copy("../Fixtures")]),
+            path: "Tests/ModSquadKitTests"),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,49 @@
+// Shared test helpers: fixture paths, tolerant comparisons, temporary folders.
+import Foundation
+import XCTest
+import SquadTensor
+
+enum Fixtures {
+    /// Tests/Fixtures/<name>, found from this source file's location.
+    static func url(_ name: String) -> URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures").appendingPathComponent(name)
+    }
+    static var repoRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+}
+
+func temporaryDirectory(_ tag: String = "msq") -> URL {
+    let u = FileManager.default.temporaryDirectory.appendingPathComponent("\(tag)-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+    return u
+}
+
+/// Asserts |a − b| ≤ atol + rtol·|b| elementwise, naming the first bad index.
+func assertClose(_ a: Tensor, _ b: Tensor, atol: Float = 1e-5, rtol: Float = 1e-4, _ msg: String = "",
+                 file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.shape, b.shape, "shape \(msg)", file: file, line: line)
+    guard a.count == b.count else { return }
+    for i in 0..<a.count {
+        let x = a.data[i], y = b.data[i]
+        if !(Swift.abs(x - y) <= atol + rtol * Swift.abs(y)) {
+            XCTFail("\(msg) index \(i): \(x) vs \(y)", file: file, line: line)
+            return
+        }
+    }
+}
+
+/// Runs python3 with a script; returns nil when python3 or its modules are missing.
+@discardableResult
+func runPython(_ script: String, args: [String] = []) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", script] + args
+    let pipe = Pipe()
+    p.standardOutput = pipe; p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
