@@ -7,8 +7,8 @@ import PackageDescription
 // 10-100x slower, and the tests train small models.
 // Debug builds stay per-file (whole-module mode breaks SwiftPM's debug index store).
 let fast: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-Xcc", "-march=x86-64-v3"], .when(configuration: .release)),
-    .unsafeFlags(["-Ounchecked", "-no-whole-module-optimization", "-Xcc", "-march=x86-64-v3"], .when(configuration: .debug)),
+    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
+    .unsafeFlags(["-Ounchecked", "-no-whole-module-optimization", "-target-cpu", "haswell"], .when(configuration: .debug)),
 ]
 
 let package = Package(

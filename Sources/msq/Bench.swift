@@ -1,10 +1,135 @@
-// msq bench: engine benchmarks (gemm GFLOP/s, elementwise kernels ns/element).
+// msq bench: engine benchmarks, reported as medians (this machine is shared):
+// gemm GFLOP/s, and elementwise kernels in ns per element at 1 and N threads.
 import Foundation
 import SquadTensor
 
+struct BenchOptions {
+    var threads = Engine.threads
+    var size = 512
+    var reps = 7
+    var json = false
+    var rest: [String] = []
+
+    init(_ args: [String]) throws {
+        var i = 0
+        func value() throws -> String {
+            i += 1
+            guard i < args.count else { throw CommandError("option \(args[i - 1]) needs a value") }
+            return args[i]
+        }
+        func int(_ name: String) throws -> Int {
+            let v = try value()
+            guard let n = Int(v), n > 0 else { throw CommandError("\(name) expects a positive integer, got '\(v)'") }
+            return n
+        }
+        while i < args.count {
+            switch args[i] {
+            case "--threads": threads = try int("--threads")
+            case "--size": size = try int("--size")
+            case "--reps", "--steps": reps = try int(args[i])
+            case "--json": json = true
+            default:
+                if args[i].hasPrefix("--") { throw CommandError("unknown option \(args[i])") }
+                rest.append(args[i])
+            }
+            i += 1
+        }
+    }
+}
+
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.isEmpty ? .nan : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
+}
+
+@inline(__always) func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Runs `body` once to warm up, then `reps` times; returns the seconds of each run.
+func timeRuns(_ reps: Int, _ body: () throws -> Void) rethrows -> [Double] {
+    try body()
+    var out: [Double] = []
+    for _ in 0..<reps { let t0 = now(); try body(); out.append(now() - t0) }
+    return out
+}
+
 enum Bench {
     static func run(_ args: [String]) throws -> Int32 {
-        print("bench: not yet")
-        return 1
+        let opts = try BenchOptions(args)
+        guard let what = opts.rest.first else { throw CommandError("bench: say what to run: gemm | kernels") }
+        var rows: [[String: Any]] = []
+        switch what {
+        case "gemm": rows = gemm(opts)
+        case "kernels": rows = try kernels(opts)
+        default: throw CommandError("bench: unknown benchmark '\(what)' (gemm, kernels)")
+        }
+        if opts.json {
+            let data = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+        return 0
+    }
+
+    static func header() {
+        print("# OpenBLAS core \(BLAS.coreName), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+    }
+
+    static func gemm(_ o: BenchOptions) -> [[String: Any]] {
+        if !o.json { header() }
+        let n = o.size
+        var rng = RNG(seed: 1)
+        let a = Tensor.uniform([n, n], -1, 1, rng: &rng), b = Tensor.uniform([n, n], -1, 1, rng: &rng)
+        let c = Tensor(uninitialized: [n, n])
+        var rows: [[String: Any]] = []
+        let threadCounts = Array(Set([1, o.threads])).sorted()
+        for t in threadCounts {
+            Engine.threads = t
+            let times = timeRuns(o.reps) {
+                BLAS.sgemm(transA: false, transB: false, m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, beta: 0, c: c.data, ldc: n)
+            }
+            let flops = 2.0 * Double(n * n * n)
+            let g = flops / median(times) / 1e9
+            if !o.json {
+                print(String(format: "sgemm %d³  threads %d  median %.3f ms  %.1f GFLOP/s (best %.1f)", n, t, median(times) * 1e3, g, flops / times.min()! / 1e9))
+            }
+            rows.append(["bench": "gemm", "size": n, "threads": t, "median_s": median(times), "gflops": g])
+        }
+        Engine.threads = o.threads
+        return rows
+    }
+
+    static func kernels(_ o: BenchOptions) throws -> [[String: Any]] {
+        if !o.json { header() }
+        let n = 10_000_000
+        var rng = RNG(seed: 2)
+        let x = Tensor.uniform([n / 1000, 1000], -4, 4, rng: &rng)
+        let y = Tensor.uniform([n / 1000, 1000], -4, 4, rng: &rng)
+        var rows: [[String: Any]] = []
+        let kernels: [(String, () throws -> Tensor)] = [
+            ("gelu", { x.gelu() }),
+            ("softmax(rows of 1000)", { try x.softmax() }),
+            ("exp", { x.exp() }),
+            ("add", { try x.add(y) }),
+            ("layerNorm(rows of 1000)", { try x.layerNorm(Tensor(repeating: 1, shape: [1000]), Tensor(zeros: [1000])) }),
+        ]
+        for (name, f) in kernels {
+            for t in Array(Set([1, o.threads])).sorted() {
+                Engine.threads = t
+                let times = try Autograd.noGrad { try timeRuns(o.reps) { _ = try f() } }
+                let ns = median(times) / Double(n) * 1e9
+                if !o.json { print(name.padding(toLength: 26, withPad: " ", startingAt: 0) + String(format: " threads %d  %.3f ns/element  (%.1f ms)", t, ns, median(times) * 1e3)) }
+                rows.append(["bench": "kernel", "kernel": name, "threads": t, "ns_per_element": ns, "median_s": median(times)])
+            }
+        }
+        Engine.threads = o.threads
+        return rows
     }
 }

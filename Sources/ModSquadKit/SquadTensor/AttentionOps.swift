@@ -22,6 +22,7 @@ extension Tensor {
         }
         if Autograd.needs(q, k, v) {
             Autograd.record(out) { gout in
+                let pp = p.data   // keeps P's storage alive until backward (raw pointers don't)
                 let dS = Tensor(uninitialized: [g, nq, nk])
                 let gq = q.requiresGrad ? (q.grad ?? Tensor(zeros: q.shape)) : nil
                 // The same tensor passed twice (q === k) shares one gradient buffer.

@@ -4,7 +4,7 @@
 import Foundation
 
 public enum Autograd {
-    struct Entry { let output: Tensor; let backward: (Tensor) -> Void }
+    struct Entry { let output: Tensor; let op: String; let backward: (Tensor) -> Void }
     nonisolated(unsafe) static var tape: [Entry] = []
     nonisolated(unsafe) static var enabledDepth = 0   // >0: no-grad mode
 
@@ -29,9 +29,13 @@ public enum Autograd {
         return false
     }
 
-    @inline(__always) static func record(_ out: Tensor, _ backward: @escaping (Tensor) -> Void) {
+    /// When true, backward() checks each incoming gradient and names the op whose
+    /// backward first produced a non-finite value (slow; for debugging).
+    nonisolated(unsafe) public static var detectAnomaly = ProcessInfo.processInfo.environment["MSQ_DETECT_ANOMALY"] != nil
+
+    @inline(__always) static func record(_ out: Tensor, op: String = #function, _ backward: @escaping (Tensor) -> Void) {
         out.requiresGrad = true
-        tape.append(Entry(output: out, backward: backward))
+        tape.append(Entry(output: out, op: op, backward: backward))
     }
 }
 
@@ -47,8 +51,15 @@ extension Tensor {
             accumulate(into: self) { g, acc in g[0] = (acc ? g[0] : 0) + 1 }
         }
         let tape = Autograd.tape
+        var previous = "the seed"
         for e in tape.reversed() {
-            if let g = e.output.grad { e.backward(g) }
+            guard let g = e.output.grad else { continue }
+            if Autograd.detectAnomaly, let bad = (0..<g.count).first(where: { !g.data[$0].isFinite }) {
+                Autograd.reset()
+                throw TensorError.invalidArgument(op: "backward", message: "non-finite gradient \(g.data[bad]) flowing into the backward of \(e.op) (output \(shapeString(e.output.shape))), produced by the backward of \(previous)")
+            }
+            e.backward(g)
+            previous = "\(e.op) (output \(shapeString(e.output.shape)))"
         }
         if !retainGraph {
             // Intermediate results drop their grads; leaves (parameters) keep theirs.

@@ -4,7 +4,11 @@ import Foundation
 import CBLAS
 
 public enum Engine {
-    nonisolated(unsafe) static var _threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// MSQ_THREADS, else the number of cores.
+    nonisolated(unsafe) static var _threads: Int = {
+        if let v = ProcessInfo.processInfo.environment["MSQ_THREADS"], let n = Int(v), n > 0 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
     /// Threads used by the elementwise kernels and OpenBLAS.
     public static var threads: Int {

@@ -3,11 +3,8 @@ import Foundation
 
 extension Tensor {
     @inline(__always) static func softmaxRow(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        var m = -Float.infinity
-        for j in 0..<n { m = Swift.max(m, x[j]) }
-        var s: Float = 0
-        for j in 0..<n { let e = FastMath.exp(x[j] - m); y[j] = e; s += e }
-        let inv = 1 / s
+        let m = Kernels.max(x, n)
+        let inv = 1 / Kernels.expShifted(x, y, n, m)
         for j in 0..<n { y[j] *= inv }
     }
 
@@ -93,7 +90,7 @@ extension Tensor {
         }
         if Autograd.needs(self, gamma, beta) {
             Autograd.record(out) { g in
-                let pg = g.data
+                let pg = g.data, ps = stats.data   // capture stats itself: a raw pointer would not keep it alive
                 accumulate(into: self) { gx, acc in
                     Engine.parallelFor(rows, grain: max(1, 16_384 / max(d, 1))) { r in
                         for i in r {
