@@ -9,7 +9,9 @@ extension Tensor {
     // a[S] ⊕ b[S] or a[R×S] ⊕ b[S] or a[S] ⊕ b[R×S] -> [R×S]
     func binary(_ kind: BinaryKind, _ b: Tensor, _ op: String) throws -> Tensor {
         let a = self
-        let big = a.count >= b.count ? a : b, small = a.count >= b.count ? b : a
+        // With equal counts the operand of higher rank is the big one ([4] ⊕ [1, 4] -> [1, 4]).
+        let aIsBig = a.count > b.count || (a.count == b.count && a.ndim >= b.ndim)
+        let big = aIsBig ? a : b, small = aIsBig ? b : a
         let sm = small.shape.count, bg = big.shape.count
         let isSuffix = (sm == 1 && small.shape[0] == 1) ||
             (sm <= bg && Array(big.shape.suffix(sm)) == small.shape) ||
