@@ -1,25 +1,28 @@
-// Elementwise ops with row broadcasting (the smaller operand's shape is a suffix of
-// the larger's), scalar ops, unary maths (exp, log, relu, gelu, tanh, sigmoid) and
+// Elementwise ops with row broadcasting (the smaller operand's shape, leading 1s
+// aside, is a suffix of the larger's), scalar ops, unary maths (exp, log, relu, gelu, tanh, sigmoid) and
 // per-row scaling. Each op: forward kernel, then its backward on the tape.
 import Foundation
 
 enum BinaryKind { case add, sub, mul, div }
 
 extension Tensor {
-    // a[S] ⊕ b[S] or a[R×S] ⊕ b[S] or a[S] ⊕ b[R×S] -> [R×S]
+    // a[S] ⊕ b[S] or a[R×S] ⊕ b[S] or a[S] ⊕ b[R×S] -> [R×S] (leading 1s of the smaller operand ignored)
     func binary(_ kind: BinaryKind, _ b: Tensor, _ op: String) throws -> Tensor {
         let a = self
         // With equal counts the operand of higher rank is the big one ([4] ⊕ [1, 4] -> [1, 4]).
         let aIsBig = a.count > b.count || (a.count == b.count && a.ndim >= b.ndim)
         let big = aIsBig ? a : b, small = aIsBig ? b : a
         let sm = small.shape.count, bg = big.shape.count
-        let isSuffix = (sm == 1 && small.shape[0] == 1) ||
-            (sm <= bg && Array(big.shape.suffix(sm)) == small.shape) ||
-            (small.count == 1 && small.shape.allSatisfy { $0 == 1 })
+        // The smaller shape without its leading 1s must end the larger one: [R, S] ⊕ [S],
+        // [B, N, D] ⊕ [1, N, D] (timm's pos_embed), anything ⊕ a single value.
+        var core = small.shape[...]
+        while core.first == 1 { core = core.dropFirst() }
+        let isSuffix = core.count <= bg && big.shape.suffix(core.count).elementsEqual(core)
         guard isSuffix, small.count > 0 || big.count == 0 else {
             throw TensorError.shapeMismatch(op: op, shapes: [a.shape, b.shape], expected: "equal shapes, or one a suffix of the other (row broadcasting)")
         }
-        let out = Tensor(uninitialized: big.shape)
+        // Extra leading 1s of the smaller operand stay in the result, as in NumPy.
+        let out = Tensor(uninitialized: sm > bg ? [Int](repeating: 1, count: sm - bg) + big.shape : big.shape)
         let inner = max(small.count, 1), rows = big.count / inner
         let aBig = a === big || a.count == b.count
         let pa = a.data, pb = b.data, po = out.data

@@ -34,6 +34,7 @@ extension Tensor {
         guard ndim >= 1, idx.count == shape[0] else {
             throw TensorError.shapeMismatch(op: "scatterAddRows", shapes: [shape, [idx.count]], expected: "one index per source row")
         }
+        guard rows >= 0 else { throw TensorError.invalidArgument(op: "scatterAddRows", message: "rows = \(rows) must not be negative") }
         for (j, i) in idx.enumerated() where i < 0 || i >= rows {
             throw TensorError.invalidArgument(op: "scatterAddRows", message: "index \(i) at position \(j) out of range 0..<\(rows)")
         }

@@ -13,7 +13,7 @@ extension Tensor {
         let m = ta ? aCols : aRows, k = ta ? aRows : aCols
         let kb = tb ? b.shape[1] : b.shape[0], n = tb ? b.shape[0] : b.shape[1]
         guard k == kb else {
-            throw TensorError.shapeMismatch(op: "matmul", shapes: [a.shape, b.shape], expected: "inner dims to agree (\(k) vs \(kb))")
+            throw TensorError.shapeMismatch(op: "matmul", shapes: [a.shape, b.shape], expected: "inner dims to agree (\(k) vs \(kb))\(Tensor.transposeNote(ta, tb))")
         }
         let outShape = ta ? [m, n] : Array(a.shape.dropLast()) + [n]
         let out = Tensor(uninitialized: outShape)
@@ -34,6 +34,10 @@ extension Tensor {
         return out
     }
 
+    static func transposeNote(_ ta: Bool, _ tb: Bool) -> String {
+        ta && tb ? " with transposeA and transposeB" : ta ? " with transposeA" : tb ? " with transposeB" : ""
+    }
+
     /// Batched: op(A)[B,M,K] · op(B)[B,K,N] -> [B,M,N]
     public func bmm(_ b: Tensor, transposeA ta: Bool = false, transposeB tb: Bool = false) throws -> Tensor {
         let a = self
@@ -43,7 +47,7 @@ extension Tensor {
         let bs = a.shape[0]
         let m = ta ? a.shape[2] : a.shape[1], k = ta ? a.shape[1] : a.shape[2]
         let kb = tb ? b.shape[2] : b.shape[1], n = tb ? b.shape[1] : b.shape[2]
-        guard k == kb else { throw TensorError.shapeMismatch(op: "bmm", shapes: [a.shape, b.shape], expected: "inner dims to agree (\(k) vs \(kb))") }
+        guard k == kb else { throw TensorError.shapeMismatch(op: "bmm", shapes: [a.shape, b.shape], expected: "inner dims to agree (\(k) vs \(kb))\(Tensor.transposeNote(ta, tb))") }
         let out = Tensor(uninitialized: [bs, m, n])
         let sa = a.shape[1] * a.shape[2], sb = b.shape[1] * b.shape[2], lda = a.shape[2], ldb = b.shape[2]
         for i in 0..<bs {
