@@ -14,7 +14,7 @@ let fast: [SwiftSetting] = [
 let package = Package(
     name: "ModSquadKit",
     products: [
-        .library(name: "ModSquadKit", type: .dynamic, targets: ["SquadTensor", "SquadNN"]),
+        .library(name: "ModSquadKit", type: .dynamic, targets: ["SquadTensor", "SquadNN", "ModSquad"]),
         // System-library products carry no type and one target each.
         .library(name: "CCairo", targets: ["CCairo"]),
         .library(name: "CReadline", targets: ["CReadline"]),
@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "SquadTensor", dependencies: ["CBLAS"], path: "SquadTensor",
                 swiftSettings: fast),
         .target(name: "SquadNN", dependencies: ["SquadTensor"], path: "SquadNN",
+                swiftSettings: fast),
+        .target(name: "ModSquad", dependencies: ["SquadTensor", "SquadNN"], path: "ModSquad",
                 swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]

@@ -7,6 +7,7 @@ public struct NamedParameter {
     public let tensor: Tensor
     /// False for 1-D tensors (biases, norms) and embeddings: AdamW skips their decay.
     public let decays: Bool
+    public init(name: String, tensor: Tensor, decays: Bool) { self.name = name; self.tensor = tensor; self.decays = decays }
 }
 
 /// Errors of layers and models: each carries the parameter path or module it concerns.

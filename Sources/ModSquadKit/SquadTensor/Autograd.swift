@@ -23,7 +23,7 @@ public enum Autograd {
     public static var recordedOps: Int { tape.count }
 
     /// Whether an op on these inputs must record.
-    @inline(__always) static func needs(_ inputs: Tensor...) -> Bool {
+    @inline(__always) public static func needs(_ inputs: Tensor...) -> Bool {
         guard enabledDepth == 0 else { return false }
         for t in inputs where t.requiresGrad { return true }
         return false
@@ -33,7 +33,9 @@ public enum Autograd {
     /// backward first produced a non-finite value (slow; for debugging).
     nonisolated(unsafe) public static var detectAnomaly = ProcessInfo.processInfo.environment["MSQ_DETECT_ANOMALY"] != nil
 
-    @inline(__always) static func record(_ out: Tensor, op: String = #function, _ backward: @escaping (Tensor) -> Void) {
+    /// Records `backward` (given the output's gradient) for `out`: how fused ops
+    /// outside this module (MoE dispatch, the MI loss, plugins) join the tape.
+    @inline(__always) public static func record(_ out: Tensor, op: String = #function, _ backward: @escaping (Tensor) -> Void) {
         out.requiresGrad = true
         tape.append(Entry(output: out, op: op, backward: backward))
     }
@@ -74,7 +76,7 @@ extension Tensor {
 
 /// Gives `body` the gradient buffer of `t` and whether to accumulate (true) or
 /// overwrite (false, a fresh buffer). Does nothing when `t` needs no gradient.
-@inline(__always) func accumulate(into t: Tensor, _ body: (UnsafeMutablePointer<Float>, Bool) -> Void) {
+@inline(__always) public func accumulate(into t: Tensor, _ body: (UnsafeMutablePointer<Float>, Bool) -> Void) {
     guard t.requiresGrad else { return }
     if let g = t.grad { body(g.data, true); return }
     let g = Tensor(uninitialized: t.shape)

@@ -1,0 +1,60 @@
+// Squad checkpoints in safetensors: weights under their dotted names, the config
+// as JSON in __metadata__, and optionally the optimizer state (optimizer.*),
+// loss weights (loss_weights.*), usage statistics (usage.<layer>.<task>) and step.
+import Foundation
+import SquadTensor
+import SquadNN
+
+public enum Checkpoint {
+    public static let configKey = "modsquad.config", formatKey = "modsquad.format", stepKey = "modsquad.step"
+
+    public static func save(_ model: SquadModel, trainer: Trainer? = nil, to url: URL) throws {
+        var tensors = model.stateDict()
+        for l in model.usage.layers { for t in model.usage.tasks(in: l) {
+            if let f = model.usage.ema[l]?[t] { tensors["usage.\(l).\(t)"] = Tensor(f.map { Float($0) }) }
+        } }
+        var meta = [formatKey: "1"]
+        let cfg = try JSONEncoder().encode(model.config)
+        meta[configKey] = String(decoding: cfg, as: UTF8.self)
+        if let tr = trainer {
+            for (k, v) in tr.optimizer.state() { tensors["optimizer." + k] = v }
+            for (t, s) in tr.sigma { tensors["loss_weights." + t] = s }
+            meta[stepKey] = String(tr.step)
+        }
+        try SafeTensors.write(tensors, metadata: meta, to: url)
+    }
+
+    /// Loads a model (and restores `trainer`'s state when given and present).
+    public static func load(_ url: URL) throws -> (model: SquadModel, step: Int, extra: [String: Tensor]) {
+        let (tensors, meta) = try SafeTensors.read(url)
+        guard let json = meta[configKey] else {
+            throw TensorError.io(path: url.path, message: "not a ModSquad checkpoint: no '\(configKey)' in __metadata__")
+        }
+        let cfg: SquadConfig
+        do { cfg = try JSONDecoder().decode(SquadConfig.self, from: Data(json.utf8)) }
+        catch { throw TensorError.io(path: url.path, message: "bad model config in __metadata__: \(error)") }
+        let model = try SquadModel(cfg)
+        var weights: [String: Tensor] = [:], extra: [String: Tensor] = [:]
+        for (k, v) in tensors {
+            if k.hasPrefix("usage.") || k.hasPrefix("optimizer.") || k.hasPrefix("loss_weights.") { extra[k] = v } else { weights[k] = v }
+        }
+        try model.load(weights)
+        for (k, v) in extra where k.hasPrefix("usage.") {
+            let rest = k.dropFirst("usage.".count)
+            guard let dot = rest.lastIndex(of: ".") else { continue }
+            model.usage.set(layer: String(rest[..<dot]), task: String(rest[rest.index(after: dot)...]), ema: v.array.map(Double.init))
+        }
+        return (model, Int(meta[stepKey] ?? "0") ?? 0, extra)
+    }
+
+    /// Restores optimizer moments, loss weights and step into a trainer built for the loaded model.
+    public static func restore(_ trainer: Trainer, from extra: [String: Tensor], step: Int) throws {
+        var opt: [String: Tensor] = [:], sig: [String: Tensor] = [:]
+        for (k, v) in extra {
+            if k.hasPrefix("optimizer.") { opt[String(k.dropFirst("optimizer.".count))] = v }
+            if k.hasPrefix("loss_weights.") { sig[String(k.dropFirst("loss_weights.".count))] = v }
+        }
+        if !opt.isEmpty { try trainer.optimizer.loadState(opt) }
+        try trainer.restore(step: step, sigma: sig)
+    }
+}

@@ -1,0 +1,163 @@
+// Routers and dispatch: one linear router (no bias) per task, or one shared;
+// p = softmax over all experts (+1e-4, as the authors); top-k; gates raw or
+// renormalised; optional noise in training. Dispatch groups (token, slot) pairs
+// by expert (a stable counting sort), with an optional capacity that drops overflow.
+import SquadTensor
+import SquadNN
+
+public enum RouterMode: String, Codable, Sendable {
+    case perTask = "per_task"   // the paper: a router per task per layer
+    case shared                 // one router for all tasks (task-conditioned through the task embedding)
+}
+
+public struct GateOptions: Codable, Equatable, Sendable {
+    public var topK: Int
+    public var renormalize = false        // authors: raw probabilities of the chosen experts
+    public var noiseStd: Float = 0        // std of N(0,1)·σ added to logits, training only
+    public var capacityFactor: Float = 0  // 0 = dropless
+    public var mode: RouterMode = .perTask
+    public init(topK: Int, renormalize: Bool = false, noiseStd: Float = 0, capacityFactor: Float = 0, mode: RouterMode = .perTask) {
+        self.topK = topK; self.renormalize = renormalize; self.noiseStd = noiseStd; self.capacityFactor = capacityFactor; self.mode = mode
+    }
+}
+
+/// Rows of the fused batch that belong to one task: rows [start, start + count).
+public struct TaskSegment: Equatable {
+    public let task: String
+    public let start: Int, count: Int
+    public init(task: String, start: Int, count: Int) { self.task = task; self.start = start; self.count = count }
+}
+
+/// One MoE layer's routing of a batch, kept for the aux losses and usage statistics.
+public struct RouterRecord {
+    public let layer: String
+    public let experts: Int, topK: Int
+    public let segments: [TaskSegment]
+    /// p(e | x, t) + 1e-4 for every row [R, E] (in the graph).
+    public let probs: Tensor
+    /// Router logits [R, E] (in the graph, for the z-loss).
+    public let logits: Tensor
+    /// Chosen experts, row-major [R·k].
+    public let choices: [Int]
+    /// Pairs dropped by the capacity limit.
+    public let dropped: Int
+
+    /// Tokens of each task that selected each expert: counts[task][e].
+    public func selectionCounts() -> [[Int]] {
+        segments.map { s in
+            var c = [Int](repeating: 0, count: experts)
+            for r in s.start..<(s.start + s.count) { for j in 0..<topK { c[choices[r * topK + j]] += 1 } }
+            return c
+        }
+    }
+}
+
+public final class Router: Module {
+    public let dim: Int, experts: Int
+    public private(set) var tasks: [String]
+    public private(set) var weights: [String: Tensor]   // task (or "shared") -> [D, E]
+    public var options: GateOptions
+    nonisolated(unsafe) static let sharedKey = "shared"
+
+    public init(dim: Int, experts: Int, tasks: [String], options: GateOptions, rng: inout RNG) {
+        self.dim = dim; self.experts = experts; self.options = options
+        self.tasks = options.mode == .shared ? [Router.sharedKey] : tasks
+        var w: [String: Tensor] = [:]
+        for t in self.tasks { w[t] = Tensor.truncatedNormal([dim, experts], std: 0.02, rng: &rng, requiresGrad: true) }
+        weights = w
+    }
+
+    public override var localParameters: [(String, Tensor)] { tasks.map { ($0 + ".weight", weights[$0]!) } }
+
+    /// Adds a router for a new task (no-op for a shared router).
+    public func addTask(_ name: String, rng: inout RNG) {
+        guard options.mode == .perTask, weights[name] == nil else { return }
+        tasks.append(name)
+        weights[name] = Tensor.truncatedNormal([dim, experts], std: 0.02, rng: &rng, requiresGrad: true)
+    }
+
+    public func removeTask(_ name: String) {
+        guard options.mode == .perTask else { return }
+        tasks.removeAll { $0 == name }
+        weights[name] = nil
+    }
+
+    /// Keeps only `kept` experts (columns) of `task`'s router, which becomes the only one.
+    public func restricted(to task: String, kept: [Int]) throws -> Router {
+        let key = options.mode == .shared ? Router.sharedKey : task
+        guard let w = weights[key] else { throw TaskError.unknownTask(task, known: tasks) }
+        var rng = RNG(seed: 0)
+        let r = Router(dim: dim, experts: kept.count, tasks: [task], options: options, rng: &rng)
+        let dst = r.weights[r.tasks[0]]!
+        for i in 0..<dim { for (j, e) in kept.enumerated() { dst.data[i * kept.count + j] = w.data[i * experts + e] } }
+        return r
+    }
+
+    func weight(for task: String) throws -> Tensor {
+        let key = options.mode == .shared ? Router.sharedKey : task
+        guard let w = weights[key] else { throw TaskError.unknownTask(task, known: tasks) }
+        return w
+    }
+
+    /// Routes rows x [R, D] of the given task segments. Returns the record and gates [R·k] (in the graph).
+    public func route(_ x: Tensor, segments: [TaskSegment], layer: String, rng: inout RNG) throws -> (RouterRecord, Tensor) {
+        let r = x.shape[0], k = options.topK
+        guard k >= 1, k <= experts else { throw ModuleError.invalidConfig("\(layer): top-k \(k) must be in 1...\(experts)") }
+        var logits: Tensor
+        if segments.count == 1 {
+            logits = try x.matmul(weight(for: segments[0].task))
+        } else {
+            let parts = try x.split(segments.map(\.count), axis: 0)
+            logits = try Tensor.concat(zip(parts, segments).map { try $0.0.matmul(weight(for: $0.1.task)) }, axis: 0)
+        }
+        if training && options.noiseStd > 0 {
+            logits = try logits.add(Tensor.normal(logits.shape, std: options.noiseStd, rng: &rng))
+        }
+        let probs = try logits.softmax() + 1e-4
+        let (top, choices) = try probs.topk(k)
+        var gates = top
+        if options.renormalize {
+            let inv = try Tensor(repeating: 1, shape: [r]).div(top.sum(axis: 1))
+            gates = try top.scaleRows(inv)
+        }
+        let record = RouterRecord(layer: layer, experts: experts, topK: k, segments: segments, probs: probs,
+                                  logits: logits, choices: choices, dropped: 0)
+        return (record, try gates.reshaped([r * k]))
+    }
+}
+
+/// (token, slot) pairs grouped by expert: sorted position s holds pair order[s]
+/// (= token·k + slot) of token[s]; inverse maps a pair back to its sorted position.
+public struct Dispatch {
+    public let order: [Int], token: [Int], inverse: [Int], sizes: [Int]
+    public let dropped: Int
+
+    /// Stable counting sort of `choices` [R·k]. With capacity > 0, each expert keeps
+    /// its first `capacity` pairs and the rest are dropped (their rows get no output).
+    public init(choices: [Int], topK k: Int, experts: Int, capacity: Int = 0) {
+        var sizes = [Int](repeating: 0, count: experts)
+        for e in choices { sizes[e] += 1 }
+        var dropped = 0
+        if capacity > 0 { for e in 0..<experts where sizes[e] > capacity { dropped += sizes[e] - capacity; sizes[e] = capacity } }
+        var next = [Int](repeating: 0, count: experts)
+        for e in 1..<max(experts, 1) { next[e] = next[e - 1] + sizes[e - 1] }
+        let kept = choices.count - dropped
+        var order = [Int](repeating: 0, count: kept), inverse = [Int](repeating: -1, count: choices.count)
+        var taken = [Int](repeating: 0, count: experts)
+        for (p, e) in choices.enumerated() {
+            if capacity > 0 && taken[e] >= capacity { continue }
+            taken[e] += 1
+            let s = next[e]; next[e] += 1
+            order[s] = p; inverse[p] = s
+        }
+        self.order = order
+        self.token = order.map { $0 / k }
+        self.inverse = inverse
+        self.sizes = sizes
+        self.dropped = dropped
+    }
+
+    public static func capacity(factor: Float, pairs: Int, experts: Int) -> Int {
+        factor <= 0 ? 0 : max(1, Int((factor * Float(pairs) / Float(experts)).rounded(.up)))
+    }
+}

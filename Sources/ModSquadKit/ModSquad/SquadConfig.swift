@@ -1,0 +1,81 @@
+// The configuration of a squad model: image and width, and per block whether the
+// attention is dense or MoA and the MLP dense or MoE (with experts, top-k, width).
+// Layouts: "alternate" (the authors'), "both" (the reference's), "dense" (a ViT).
+import SquadNN
+
+public enum AttentionSpec: Codable, Equatable, Sendable {
+    case dense
+    case moa(experts: Int, topK: Int)
+}
+
+public enum MLPSpec: Codable, Equatable, Sendable {
+    case dense
+    case moe(experts: Int, topK: Int)
+}
+
+public struct BlockSpec: Codable, Equatable, Sendable {
+    public var attention: AttentionSpec
+    public var mlp: MLPSpec
+    public init(attention: AttentionSpec, mlp: MLPSpec) { self.attention = attention; self.mlp = mlp }
+}
+
+public struct SquadConfig: Codable, Equatable, Sendable {
+    public var image = 32, patch = 4, channels = 3
+    public var dim = 192, depth = 6
+    /// Dense attention: heads × headDim (the authors' dense attention uses head_dim 128).
+    public var heads = 6, attentionHeadDim = 32
+    /// Dense MLP hidden = dim · mlpRatio.
+    public var mlpRatio = 4
+    /// MoA experts: heads per expert and head width; expert q/o biases (reference yes, authors no).
+    public var moaHeadsPerExpert = 1, moaHeadDim = 32, moaExpertBias = false
+    /// MoE-MLP expert hidden width.
+    public var moeHidden = 384
+    public var blocks: [BlockSpec] = []
+    public var gate = GateOptions(topK: 2)
+    /// A learned per-task embedding added to every token before every block.
+    public var taskEmbedding = true
+    public var clsToken = false
+    public var tasks: [TaskSpec] = []
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    /// Builds the per-block layout from a name: "alternate" (MoA + dense MLP, then dense
+    /// attention + MoE-MLP), "both" (MoA and MoE-MLP in every block) or "dense".
+    public static func layout(_ name: String, depth: Int, attentionExperts: Int, attentionTopK: Int,
+                              mlpExperts: Int, mlpTopK: Int) throws -> [BlockSpec] {
+        let moa = AttentionSpec.moa(experts: attentionExperts, topK: attentionTopK)
+        let moe = MLPSpec.moe(experts: mlpExperts, topK: mlpTopK)
+        switch name {
+        case "alternate", "twice":
+            return (0..<depth).map { $0 % 2 == 0 ? BlockSpec(attention: moa, mlp: .dense) : BlockSpec(attention: .dense, mlp: moe) }
+        case "both": return Array(repeating: BlockSpec(attention: moa, mlp: moe), count: depth)
+        case "dense": return Array(repeating: BlockSpec(attention: .dense, mlp: .dense), count: depth)
+        case "mlp": return (0..<depth).map { $0 % 2 == 1 ? BlockSpec(attention: .dense, mlp: moe) : BlockSpec(attention: .dense, mlp: .dense) }
+        default: throw ModuleError.invalidConfig("unknown layout '\(name)' (alternate, both, dense, mlp)")
+        }
+    }
+
+    public var hasExperts: Bool {
+        blocks.contains { if case .moa = $0.attention { return true }; if case .moe = $0.mlp { return true }; return false }
+    }
+
+    /// Whether one backbone pass serves every task (no routers, no task embedding: hard sharing).
+    public var sharedBackbone: Bool { !hasExperts && !taskEmbedding }
+
+    public func validate() throws {
+        guard dim > 0, depth == blocks.count, depth > 0 else { throw ModuleError.invalidConfig("depth \(depth) with \(blocks.count) block specs") }
+        guard image > 0, patch > 0, image % patch == 0 else { throw ModuleError.invalidConfig("image \(image) is not a multiple of patch \(patch)") }
+        guard heads > 0, attentionHeadDim > 0, moaHeadDim > 0, moaHeadsPerExpert > 0, moeHidden > 0 else { throw ModuleError.invalidConfig("head and hidden sizes must be positive") }
+        for (i, b) in blocks.enumerated() {
+            if case let .moa(e, k) = b.attention, !(e >= 1 && k >= 1 && k <= e) { throw ModuleError.invalidConfig("blocks.\(i).attn: top-k \(k) must be in 1...\(e) experts") }
+            if case let .moe(e, k) = b.mlp, !(e >= 1 && k >= 1 && k <= e) { throw ModuleError.invalidConfig("blocks.\(i).mlp: top-k \(k) must be in 1...\(e) experts") }
+        }
+        var seen = Set<String>()
+        for t in tasks {
+            guard !t.name.isEmpty, !t.name.contains("."), !t.name.contains("/") else { throw ModuleError.invalidConfig("task name '\(t.name)' must be non-empty without '.' or '/'") }
+            guard seen.insert(t.name).inserted else { throw TaskError.duplicateTask(t.name) }
+            guard t.channels > 0 else { throw ModuleError.invalidConfig("task '\(t.name)': channels must be positive") }
+        }
+    }
+}

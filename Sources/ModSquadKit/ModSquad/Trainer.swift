@@ -1,0 +1,148 @@
+// The multi-task training step: one fused forward of every task on the same
+// images, task losses combined by a weighting (equal, fixed, or the authors'
+// uncertainty weighting), auxiliary router losses (MI, switch, z), one backward,
+// AdamW with a warmup-cosine schedule, and usage statistics.
+import Foundation
+import SquadTensor
+import SquadNN
+
+public enum TaskWeighting: String, Codable, Sendable {
+    case equal, fixed
+    /// Σ 0.5/σ_t²·L_t + log(1 + σ_t²) with learnable σ_t (init 1), as the authors.
+    case uncertainty
+}
+
+public struct TrainOptions: Codable, Equatable, Sendable {
+    public var lr: Float = 1e-3
+    public var minLR: Float = 1e-6
+    public var warmupSteps = 0
+    /// Steps of the cosine schedule (0 = constant lr after warmup).
+    public var totalSteps = 0
+    public var weightDecay: Float = 0.05
+    public var adamEps: Float = 1e-8
+    public var miWeight: Float = 0.005
+    public var switchWeight: Float = 0
+    public var zWeight: Float = 0
+    public var clipNorm: Float = 0
+    public var weighting: TaskWeighting = .equal
+    public init() {}
+}
+
+public struct StepLog: CustomStringConvertible {
+    public var step: Int
+    public var total: Float
+    public var taskLosses: [(String, Float)]
+    public var aux: [(String, Float)]
+    public var lr: Float
+    public var dropped: Int
+    public var description: String {
+        var s = String(format: "step %d  loss %.4f", step, total)
+        for (t, v) in taskLosses { s += "  \(t) " + String(format: "%.4f", v) }
+        for (t, v) in aux { s += "  \(t) " + String(format: "%.4g", v) }
+        if dropped > 0 { s += "  dropped \(dropped)" }
+        return s
+    }
+}
+
+public final class Trainer {
+    public let model: SquadModel
+    public var options: TrainOptions
+    public private(set) var optimizer: AdamW
+    /// σ per task for uncertainty weighting (saved as loss_weights.<task>).
+    public private(set) var sigma: [String: Tensor] = [:]
+    public private(set) var step = 0
+
+    public init(_ model: SquadModel, options: TrainOptions = TrainOptions()) {
+        self.model = model
+        self.options = options
+        optimizer = AdamW([], lr: options.lr)
+        rebuildOptimizer()
+    }
+
+    /// Re-collects the trainable parameters (after attach, freeze or unfreeze); keeps moments of kept ones.
+    public func rebuildOptimizer() {
+        if options.weighting == .uncertainty {
+            for t in model.tasks where sigma[t] == nil { sigma[t] = Tensor(repeating: 1, shape: [1], requiresGrad: true) }
+        }
+        var params = model.trainableParameters()
+        for t in model.tasks { if let s = sigma[t] { params.append(NamedParameter(name: "loss_weights." + t, tensor: s, decays: true)) } }
+        let old = optimizer.state()
+        optimizer = AdamW(params, lr: options.lr, eps: options.adamEps, weightDecay: options.weightDecay)
+        try? optimizer.loadState(old)   // best effort: moments of parameters that existed before
+    }
+
+    public func learningRate(at s: Int) -> Float {
+        if options.totalSteps <= 0 {
+            return s < options.warmupSteps ? options.lr * Float(s + 1) / Float(options.warmupSteps) : options.lr
+        }
+        return WarmupCosineLR(base: options.lr, warmup: options.warmupSteps, total: options.totalSteps, minLR: options.minLR).lr(at: s)
+    }
+
+    /// The objective on one batch (no update): total, per-task losses, aux terms, router records.
+    public func objective(_ images: Tensor, _ targets: [String: TaskTarget], tasks: [String]? = nil)
+        throws -> (total: Tensor, tasks: [(String, Tensor)], aux: [(String, Tensor)], records: [RouterRecord]) {
+        let ts = tasks ?? model.tasks
+        for t in ts where targets[t] == nil { throw TaskError.badTarget(task: t, message: "no target in the batch") }
+        let out = try model(images, tasks: ts)
+        var taskLosses: [(String, Tensor)] = []
+        var total: Tensor? = nil
+        for t in ts {
+            let l = try model.heads[t]!.loss(out.predictions[t]!, targets[t]!)
+            taskLosses.append((t, l))
+            let weighted: Tensor
+            switch options.weighting {
+            case .equal: weighted = l
+            case .fixed: weighted = l * (try model.spec(t).weight)
+            case .uncertainty:
+                let s2 = sigma[t]!.square()
+                weighted = try l.div(s2).affine(scale: 0.5).add((s2 + 1).log())
+            }
+            total = try total.map { try $0.add(weighted) } ?? weighted
+        }
+        var aux: [(String, Tensor)] = []
+        let recs = out.records
+        if !recs.isEmpty && ts.count > 1 && options.miWeight != 0 {
+            var mi: Tensor? = nil
+            for r in recs { let l = try AuxLoss.mutualInformation(r); mi = try mi.map { try $0.add(l) } ?? l }
+            aux.append(("mi", mi!))
+            total = try total!.add(mi! * options.miWeight)
+        }
+        if !recs.isEmpty && options.switchWeight != 0 {
+            var s: Tensor? = nil
+            for r in recs { let l = try AuxLoss.switchBalance(r); s = try s.map { try $0.add(l) } ?? l }
+            aux.append(("switch", s!))
+            total = try total!.add(s! * options.switchWeight)
+        }
+        if !recs.isEmpty && options.zWeight != 0 {
+            var z: Tensor? = nil
+            for r in recs { let l = try AuxLoss.zLoss(r); z = try z.map { try $0.add(l) } ?? l }
+            aux.append(("z", z!))
+            total = try total!.add(z! * options.zWeight)
+        }
+        return (total!, taskLosses, aux, recs)
+    }
+
+    /// One optimisation step on a batch; returns every loss term.
+    @discardableResult
+    public func trainStep(_ images: Tensor, _ targets: [String: TaskTarget]) throws -> StepLog {
+        model.train()
+        let lr = learningRate(at: step)
+        optimizer.lr = lr
+        let (total, tl, aux, recs) = try objective(images, targets)
+        do { try total.backward() } catch { Autograd.reset(); model.zeroGrad(); throw error }
+        if options.clipNorm > 0 { clipGradNorm(optimizer.params, maxNorm: options.clipNorm) }
+        optimizer.step()
+        model.zeroGrad()
+        for s in sigma.values { s.grad = nil }
+        model.usage.update(recs)
+        step += 1
+        return StepLog(step: step, total: total.scalar, taskLosses: tl.map { ($0.0, $0.1.scalar) },
+                       aux: aux.map { ($0.0, $0.1.scalar) }, lr: lr, dropped: recs.reduce(0) { $0 + $1.dropped })
+    }
+
+    /// Restores the step counter and loss weights from a checkpoint.
+    public func restore(step s: Int, sigma saved: [String: Tensor]) throws {
+        step = s
+        for (t, v) in saved { if let mine = sigma[t] { try mine.assign(v) } }
+    }
+}
