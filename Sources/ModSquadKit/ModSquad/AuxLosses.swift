@@ -6,11 +6,11 @@ import SquadTensor
 public enum AuxLoss {
     /// A[t, e] = Σ over task t's rows of p(e | x, t). probs [R, E] in segments -> [T', E]
     public static func taskExpertMass(_ rec: RouterRecord) throws -> Tensor {
-        let sizes = rec.segments.map(\.count)
+        let sizes = rec.segments.map(\.count), e = rec.probs.shape[1]
         if Set(sizes).count == 1 {
-            return try rec.probs.reshaped([sizes.count, sizes[0], rec.experts]).sum(axis: 1)
+            return try rec.probs.reshaped([sizes.count, sizes[0], e]).sum(axis: 1)
         }
-        let parts = try rec.probs.split(sizes, axis: 0).map { try $0.sum(axis: 0).reshaped([1, rec.experts]) }
+        let parts = try rec.probs.split(sizes, axis: 0).map { try $0.sum(axis: 0).reshaped([1, e]) }
         return try Tensor.concat(parts, axis: 0)
     }
 
@@ -58,12 +58,13 @@ public enum AuxLoss {
     /// Switch balance: E · Σ_e (Σ_rows p_e / Σ p) · (count_e / Σ count). -> [1]
     public static func switchBalance(_ rec: RouterRecord) throws -> Tensor {
         let mass = try rec.probs.sum(axis: 0)                      // [E]
-        var counts = [Float](repeating: 0, count: rec.experts)
-        for c in rec.choices { counts[c] += 1 }
+        let width = rec.probs.shape[1]
+        var counts = [Float](repeating: 0, count: width)
+        for c in rec.routerChoices { counts[c] += 1 }
         let total = counts.reduce(0, +)
         let f = Tensor(counts.map { $0 / max(total, 1) })
         let massTotal = mass.array.reduce(0, +)
-        return try mass.mul(f).sum().affine(scale: Float(rec.experts) / max(massTotal, 1e-12))
+        return try mass.mul(f).sum().affine(scale: Float(width) / max(massTotal, 1e-12))
     }
 
     /// z-loss: mean over rows of (log Σ_e exp logits)². -> [1]

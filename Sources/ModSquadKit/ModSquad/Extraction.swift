@@ -42,6 +42,7 @@ extension SquadModel {
                 let kept = keptExperts(task: task, layer: name, experts: m.experts, topK: m.router.options.topK, threshold: threshold)
                 moa = try m.extracted(task: task, kept: kept)
                 bs.attention = .moa(experts: kept.count, topK: m.router.options.topK)
+                bs.attentionRouter = ExtractedRouter(width: m.router.experts, kept: moa!.router.kept ?? kept)
                 report.append((name, kept, m.experts))
             }
             if let m = blk.moe {
@@ -49,6 +50,7 @@ extension SquadModel {
                 let kept = keptExperts(task: task, layer: name, experts: m.experts, topK: m.router.options.topK, threshold: threshold)
                 moe = try m.extracted(task: task, kept: kept)
                 bs.mlp = .moe(experts: kept.count, topK: m.router.options.topK)
+                bs.mlpRouter = ExtractedRouter(width: m.router.experts, kept: moe!.router.kept ?? kept)
                 report.append((name, kept, m.experts))
             }
             cfg.blocks[i] = bs

@@ -15,13 +15,14 @@ public final class MoEMLP: Module {
     public var w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor   // [E,D,H] [E,H] [E,H,D] [E,D]
     public var router: Router
 
-    public init(dim: Int, hidden: Int, experts: Int, tasks: [String], gate: GateOptions, rng: inout RNG) {
+    /// `experts` expert MLPs; the router has `routerWidth` columns (more after extraction) and `kept` maps them.
+    public init(dim: Int, hidden: Int, experts: Int, tasks: [String], gate: GateOptions, routerWidth: Int? = nil, kept: [Int]? = nil, rng: inout RNG) {
         self.dim = dim; self.hidden = hidden; self.experts = experts
         w1 = expertWeight(experts, dim, hidden, rng: &rng)
         b1 = Tensor.uniform([experts, hidden], -1 / Float(dim).squareRoot(), 1 / Float(dim).squareRoot(), rng: &rng, requiresGrad: true)
         w2 = expertWeight(experts, hidden, dim, rng: &rng)
         b2 = Tensor.uniform([experts, dim], -1 / Float(hidden).squareRoot(), 1 / Float(hidden).squareRoot(), rng: &rng, requiresGrad: true)
-        router = Router(dim: dim, experts: experts, tasks: tasks, options: gate, rng: &rng)
+        router = Router(dim: dim, experts: routerWidth ?? experts, tasks: tasks, options: gate, kept: kept, rng: &rng)
     }
 
     public override var localParameters: [(String, Tensor)] {
@@ -40,11 +41,10 @@ public final class MoEMLP: Module {
         let h = try xs.groupedLinear(w1, b1, sizes: d.sizes).gelu()
         let ys = try h.groupedLinear(w2, b2, sizes: d.sizes).scaleRows(gates.gatherRows(d.order))
         let y = try ys.scatterAddRows(d.token, rows: x.shape[0])
-        return (y, RouterRecord(layer: rec.layer, experts: rec.experts, topK: k, segments: segments, probs: rec.probs,
-                                logits: rec.logits, choices: rec.choices, dropped: d.dropped))
+        return (y, rec.withDropped(d.dropped))
     }
 
-    /// The same layer with only `kept` experts and `task`'s router restricted to them.
+    /// The same layer with only `kept` experts (indices into this layer's experts) for `task`.
     public func extracted(task: String, kept: [Int]) throws -> MoEMLP {
         var rng = RNG(seed: 0)
         let m = MoEMLP(dim: dim, hidden: hidden, experts: kept.count, tasks: [task], gate: router.options, rng: &rng)
@@ -73,7 +73,7 @@ public final class MoAttention: Module {
 
     /// The authors: one head per expert (d = 128), no expert bias. The reference: 6 heads of 32, with bias.
     public init(dim: Int, experts: Int, headsPerExpert: Int, headDim: Int, expertBias: Bool, tasks: [String],
-                gate: GateOptions, rng: inout RNG) {
+                gate: GateOptions, routerWidth: Int? = nil, kept: [Int]? = nil, rng: inout RNG) {
         self.dim = dim; self.experts = experts; self.headsPerExpert = headsPerExpert; self.headDim = headDim
         let f = headsPerExpert * headDim
         wq = expertWeight(experts, dim, f, rng: &rng)
@@ -81,7 +81,7 @@ public final class MoAttention: Module {
         bq = expertBias ? Tensor(zeros: [experts, f], requiresGrad: true) : nil
         bo = expertBias ? Tensor(zeros: [experts, dim], requiresGrad: true) : nil
         kv = Linear(dim, 2 * f, rng: &rng)
-        router = Router(dim: dim, experts: experts, tasks: tasks, options: gate, rng: &rng)
+        router = Router(dim: dim, experts: routerWidth ?? experts, tasks: tasks, options: gate, kept: kept, rng: &rng)
     }
 
     public override var localParameters: [(String, Tensor)] {
@@ -114,8 +114,7 @@ public final class MoAttention: Module {
         o = h == 1 ? try o.reshaped([rows * k, f]) : try o.reshaped([g, h, n * k, dh]).permuted([0, 2, 1, 3]).reshaped([rows * k, f])
         let ys = try o.gatherRows(d.order).groupedLinear(wo, bo, sizes: d.sizes).scaleRows(gates.gatherRows(d.order))
         let y = try ys.scatterAddRows(d.token, rows: rows).reshaped([g, n, dim])
-        return (y, RouterRecord(layer: rec.layer, experts: rec.experts, topK: k, segments: segments, probs: rec.probs,
-                                logits: rec.logits, choices: rec.choices, dropped: d.dropped))
+        return (y, rec.withDropped(d.dropped))
     }
 
     public func extracted(task: String, kept: [Int]) throws -> MoAttention {

@@ -37,30 +37,43 @@ public struct RouterRecord {
     public let probs: Tensor
     /// Router logits [R, E] (in the graph, for the z-loss).
     public let logits: Tensor
-    /// Chosen experts, row-major [R·k].
+    /// Chosen experts as dispatched, row-major [R·k]; −1 where the chosen expert was
+    /// removed by extraction (that pair contributes nothing).
     public let choices: [Int]
+    /// Chosen experts among all the router's columns (= choices unless extracted).
+    public let routerChoices: [Int]
     /// Pairs dropped by the capacity limit.
     public let dropped: Int
+
+    func withDropped(_ n: Int) -> RouterRecord {
+        RouterRecord(layer: layer, experts: experts, topK: topK, segments: segments, probs: probs, logits: logits,
+                     choices: choices, routerChoices: routerChoices, dropped: n)
+    }
 
     /// Tokens of each task that selected each expert: counts[task][e].
     public func selectionCounts() -> [[Int]] {
         segments.map { s in
             var c = [Int](repeating: 0, count: experts)
-            for r in s.start..<(s.start + s.count) { for j in 0..<topK { c[choices[r * topK + j]] += 1 } }
+            for r in s.start..<(s.start + s.count) { for j in 0..<topK { let e = choices[r * topK + j]; if e >= 0 { c[e] += 1 } } }
             return c
         }
     }
 }
 
 public final class Router: Module {
+    /// experts = the router's width (columns); outputs = experts the layer still has.
     public let dim: Int, experts: Int
+    /// After extraction: the kept columns, ascending; a pair choosing another column is dropped.
+    /// The softmax still runs over all columns, so kept experts get exactly the full model's gates.
+    public let kept: [Int]?
+    public var outputs: Int { kept?.count ?? experts }
     public private(set) var tasks: [String]
     public private(set) var weights: [String: Tensor]   // task (or "shared") -> [D, E]
     public var options: GateOptions
     nonisolated(unsafe) static let sharedKey = "shared"
 
-    public init(dim: Int, experts: Int, tasks: [String], options: GateOptions, rng: inout RNG) {
-        self.dim = dim; self.experts = experts; self.options = options
+    public init(dim: Int, experts: Int, tasks: [String], options: GateOptions, kept: [Int]? = nil, rng: inout RNG) {
+        self.dim = dim; self.experts = experts; self.options = options; self.kept = kept
         self.tasks = options.mode == .shared ? [Router.sharedKey] : tasks
         var w: [String: Tensor] = [:]
         for t in self.tasks { w[t] = Tensor.truncatedNormal([dim, experts], std: 0.02, rng: &rng, requiresGrad: true) }
@@ -82,14 +95,14 @@ public final class Router: Module {
         weights[name] = nil
     }
 
-    /// Keeps only `kept` experts (columns) of `task`'s router, which becomes the only one.
+    /// `task`'s router alone, dispatching only to `kept` experts (its columns all stay).
     public func restricted(to task: String, kept: [Int]) throws -> Router {
         let key = options.mode == .shared ? Router.sharedKey : task
         guard let w = weights[key] else { throw TaskError.unknownTask(task, known: tasks) }
         var rng = RNG(seed: 0)
-        let r = Router(dim: dim, experts: kept.count, tasks: [task], options: options, rng: &rng)
-        let dst = r.weights[r.tasks[0]]!
-        for i in 0..<dim { for (j, e) in kept.enumerated() { dst.data[i * kept.count + j] = w.data[i * experts + e] } }
+        let full = self.kept.map { k in kept.map { k[$0] } } ?? kept
+        let r = Router(dim: dim, experts: experts, tasks: [task], options: options, kept: full, rng: &rng)
+        try r.weights[r.tasks[0]]!.assign(w)
         return r
     }
 
@@ -114,14 +127,20 @@ public final class Router: Module {
             logits = try logits.add(Tensor.normal(logits.shape, std: options.noiseStd, rng: &rng))
         }
         let probs = try logits.softmax() + 1e-4
-        let (top, choices) = try probs.topk(k)
+        let (top, routerChoices) = try probs.topk(k)
+        var choices = routerChoices
+        if let kept = kept {
+            var slot = [Int](repeating: -1, count: experts)
+            for (j, e) in kept.enumerated() { slot[e] = j }
+            choices = routerChoices.map { slot[$0] }
+        }
         var gates = top
         if options.renormalize {
             let inv = try Tensor(repeating: 1, shape: [r]).div(top.sum(axis: 1))
             gates = try top.scaleRows(inv)
         }
-        let record = RouterRecord(layer: layer, experts: experts, topK: k, segments: segments, probs: probs,
-                                  logits: logits, choices: choices, dropped: 0)
+        let record = RouterRecord(layer: layer, experts: outputs, topK: k, segments: segments, probs: probs,
+                                  logits: logits, choices: choices, routerChoices: routerChoices, dropped: 0)
         return (record, try gates.reshaped([r * k]))
     }
 }
@@ -133,11 +152,12 @@ public struct Dispatch {
     public let dropped: Int
 
     /// Stable counting sort of `choices` [R·k]. With capacity > 0, each expert keeps
-    /// its first `capacity` pairs and the rest are dropped (their rows get no output).
+    /// its first `capacity` pairs and the rest are dropped (their rows get no output);
+    /// a choice of −1 (an expert removed by extraction) is dropped too.
     public init(choices: [Int], topK k: Int, experts: Int, capacity: Int = 0) {
         var sizes = [Int](repeating: 0, count: experts)
-        for e in choices { sizes[e] += 1 }
         var dropped = 0
+        for e in choices { if e >= 0 { sizes[e] += 1 } else { dropped += 1 } }
         if capacity > 0 { for e in 0..<experts where sizes[e] > capacity { dropped += sizes[e] - capacity; sizes[e] = capacity } }
         var next = [Int](repeating: 0, count: experts)
         for e in 1..<max(experts, 1) { next[e] = next[e - 1] + sizes[e - 1] }
@@ -145,7 +165,7 @@ public struct Dispatch {
         var order = [Int](repeating: 0, count: kept), inverse = [Int](repeating: -1, count: choices.count)
         var taken = [Int](repeating: 0, count: experts)
         for (p, e) in choices.enumerated() {
-            if capacity > 0 && taken[e] >= capacity { continue }
+            if e < 0 || (capacity > 0 && taken[e] >= capacity) { continue }
             taken[e] += 1
             let s = next[e]; next[e] += 1
             order[s] = p; inverse[p] = s

@@ -18,14 +18,16 @@ public final class SquadBlock: Module {
         case let .moa(e, k):
             var g = c.gate; g.topK = k
             moa = MoAttention(dim: c.dim, experts: e, headsPerExpert: c.moaHeadsPerExpert, headDim: c.moaHeadDim,
-                              expertBias: c.moaExpertBias, tasks: tasks, gate: g, rng: &rng)
+                              expertBias: c.moaExpertBias, tasks: tasks, gate: g, routerWidth: spec.attentionRouter?.width,
+                              kept: spec.attentionRouter?.kept, rng: &rng)
             attn = nil
         }
         switch spec.mlp {
         case .dense: mlp = MLP(c.dim, hidden: c.dim * c.mlpRatio, rng: &rng); moe = nil
         case let .moe(e, k):
             var g = c.gate; g.topK = k
-            moe = MoEMLP(dim: c.dim, hidden: c.moeHidden, experts: e, tasks: tasks, gate: g, rng: &rng); mlp = nil
+            moe = MoEMLP(dim: c.dim, hidden: c.moeHidden, experts: e, tasks: tasks, gate: g, routerWidth: spec.mlpRouter?.width,
+                         kept: spec.mlpRouter?.kept, rng: &rng); mlp = nil
         }
     }
 

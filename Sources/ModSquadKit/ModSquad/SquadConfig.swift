@@ -16,7 +16,15 @@ public enum MLPSpec: Codable, Equatable, Sendable {
 public struct BlockSpec: Codable, Equatable, Sendable {
     public var attention: AttentionSpec
     public var mlp: MLPSpec
+    /// After extraction: the router's full width and the experts kept from it.
+    public var attentionRouter: ExtractedRouter? = nil
+    public var mlpRouter: ExtractedRouter? = nil
     public init(attention: AttentionSpec, mlp: MLPSpec) { self.attention = attention; self.mlp = mlp }
+}
+
+public struct ExtractedRouter: Codable, Equatable, Sendable {
+    public var width: Int
+    public var kept: [Int]
 }
 
 public struct SquadConfig: Codable, Equatable, Sendable {
