@@ -8,6 +8,9 @@ struct BenchOptions {
     var size = 512
     var reps = 7
     var json = false
+    var config = "a"
+    var warmup = 3
+    var extracted = false
     var rest: [String] = []
 
     init(_ args: [String]) throws {
@@ -28,6 +31,9 @@ struct BenchOptions {
             case "--size": size = try int("--size")
             case "--reps", "--steps": reps = try int(args[i])
             case "--json": json = true
+            case "--config": config = try value()
+            case "--warmup": warmup = try int("--warmup")
+            case "--extracted": extracted = true
             default:
                 if args[i].hasPrefix("--") { throw CommandError("unknown option \(args[i])") }
                 rest.append(args[i])
@@ -64,12 +70,16 @@ func timeRuns(_ reps: Int, _ body: () throws -> Void) rethrows -> [Double] {
 enum Bench {
     static func run(_ args: [String]) throws -> Int32 {
         let opts = try BenchOptions(args)
-        guard let what = opts.rest.first else { throw CommandError("bench: say what to run: gemm | kernels") }
+        guard let what = opts.rest.first else { throw CommandError("bench: say what to run: gemm | kernels | train | infer") }
         var rows: [[String: Any]] = []
         switch what {
         case "gemm": rows = gemm(opts)
         case "kernels": rows = try kernels(opts)
-        default: throw CommandError("bench: unknown benchmark '\(what)' (gemm, kernels)")
+        case "train", "infer":
+            var o = opts
+            if !args.contains("--steps") && !args.contains("--reps") { o.reps = what == "train" ? 10 : 20 }
+            rows = try BenchModel.run(mode: what, o)
+        default: throw CommandError("bench: unknown benchmark '\(what)' (gemm, kernels, train, infer)")
         }
         if opts.json {
             let data = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])

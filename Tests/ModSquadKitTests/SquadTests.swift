@@ -219,3 +219,28 @@ final class SquadTests: XCTestCase {
         XCTAssertEqual(dm, 100 * (0.125 - 0.25) / 2, accuracy: 1e-9)
     }
 }
+
+final class BaselineTests: XCTestCase {
+    func testBaselinesShareCodeAndFormat() throws {
+        let cfg = try Toy.config(layout: "alternate")
+        let stl = try cfg.baseline(.stl)
+        XCTAssertEqual(stl.map { $0.tasks.map(\.name) }, [["bright"], ["edge"], ["which"]])
+        XCTAssertFalse(stl[0].hasExperts)
+        let mtl = try SquadModel(cfg.baseline(.mtl)[0])
+        XCTAssertTrue(mtl.config.sharedBackbone)
+        var rng = RNG(seed: 1)
+        let (x, y) = Toy.batch(2, rng: &rng)
+        let out = try mtl(x)
+        XCTAssertEqual(out.predictions.count, 3)
+        XCTAssertTrue(out.records.isEmpty)
+        let m3 = try SquadModel(cfg.baseline(.m3vit)[0])
+        XCTAssertEqual(m3.routers.map(\.tasks), [["shared"]], "one shared router in the one MoE-MLP block")
+        let tr = Trainer(m3, options: { var o = TrainOptions(); o.miWeight = 0; return o }())
+        let log = try tr.trainStep(x, y)
+        XCTAssertTrue(log.aux.isEmpty)
+        // the same checkpoint format
+        let url = temporaryDirectory().appendingPathComponent("m3.safetensors")
+        try Checkpoint.save(m3, to: url)
+        XCTAssertEqual(try Checkpoint.load(url).model.config, m3.config)
+    }
+}
