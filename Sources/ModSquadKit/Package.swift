@@ -14,7 +14,7 @@ let fast: [SwiftSetting] = [
 let package = Package(
     name: "ModSquadKit",
     products: [
-        .library(name: "ModSquadKit", type: .dynamic, targets: ["SquadTensor", "SquadNN", "ModSquad"]),
+        .library(name: "ModSquadKit", type: .dynamic, targets: ["SquadTensor", "SquadNN", "ModSquad", "SquadPluginAPI", "SquadData", "SquadPlot", "SquadScript"]),
         // System-library products carry no type and one target each.
         .library(name: "CCairo", targets: ["CCairo"]),
         .library(name: "CReadline", targets: ["CReadline"]),
@@ -26,12 +26,22 @@ let package = Package(
                        providers: [.apt(["libcairo2-dev"])]),
         .systemLibrary(name: "CReadline", path: "CReadline",
                        providers: [.apt(["libreadline-dev"])]),
+        .systemLibrary(name: "CZlib", path: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
         .target(name: "SquadTensor", dependencies: ["CBLAS"], path: "SquadTensor",
                 swiftSettings: fast),
         .target(name: "SquadNN", dependencies: ["SquadTensor"], path: "SquadNN",
                 swiftSettings: fast),
         .target(name: "ModSquad", dependencies: ["SquadTensor", "SquadNN"], path: "ModSquad",
                 swiftSettings: fast),
+        .target(name: "SquadPluginAPI", dependencies: ["SquadTensor", "SquadNN", "ModSquad"], path: "SquadPluginAPI",
+                swiftSettings: fast),
+        .target(name: "SquadData", dependencies: ["SquadTensor", "SquadNN", "ModSquad", "SquadPluginAPI", "CZlib", "CCairo"], path: "SquadData",
+                swiftSettings: fast),
+        .target(name: "SquadPlot", dependencies: ["SquadTensor", "ModSquad", "SquadPluginAPI", "CCairo"], path: "SquadPlot",
+                swiftSettings: fast),
+        .target(name: "SquadScript", dependencies: ["SquadTensor", "SquadNN", "ModSquad", "SquadPluginAPI", "SquadData", "SquadPlot"],
+                path: "SquadScript", swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -60,7 +60,7 @@ public enum AuxLoss {
         let mass = try rec.probs.sum(axis: 0)                      // [E]
         let width = rec.probs.shape[1]
         var counts = [Float](repeating: 0, count: width)
-        for c in rec.routerChoices { counts[c] += 1 }
+        for c in rec.routerChoices where c >= 0 { counts[c] += 1 }
         let total = counts.reduce(0, +)
         let f = Tensor(counts.map { $0 / max(total, 1) })
         let massTotal = mass.array.reduce(0, +)

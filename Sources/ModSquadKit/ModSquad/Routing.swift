@@ -16,10 +16,40 @@ public struct GateOptions: Codable, Equatable, Sendable {
     public var noiseStd: Float = 0        // std of N(0,1)·σ added to logits, training only
     public var capacityFactor: Float = 0  // 0 = dropless
     public var mode: RouterMode = .perTask
-    public init(topK: Int, renormalize: Bool = false, noiseStd: Float = 0, capacityFactor: Float = 0, mode: RouterMode = .perTask) {
+    /// A gating strategy by name; "topk" is built in, others come from gating plugins.
+    public var strategy: String = "topk"
+    public init(topK: Int, renormalize: Bool = false, noiseStd: Float = 0, capacityFactor: Float = 0, mode: RouterMode = .perTask, strategy: String = "topk") {
         self.topK = topK; self.renormalize = renormalize; self.noiseStd = noiseStd; self.capacityFactor = capacityFactor; self.mode = mode
+        self.strategy = strategy
+    }
+    enum CodingKeys: String, CodingKey { case topK, renormalize, noiseStd, capacityFactor, mode, strategy }
+    public init(from d: Decoder) throws {
+        let c = try d.container(keyedBy: CodingKeys.self)
+        topK = try c.decode(Int.self, forKey: .topK)
+        renormalize = try c.decodeIfPresent(Bool.self, forKey: .renormalize) ?? false
+        noiseStd = try c.decodeIfPresent(Float.self, forKey: .noiseStd) ?? 0
+        capacityFactor = try c.decodeIfPresent(Float.self, forKey: .capacityFactor) ?? 0
+        mode = try c.decodeIfPresent(RouterMode.self, forKey: .mode) ?? .perTask
+        strategy = try c.decodeIfPresent(String.self, forKey: .strategy) ?? "topk"
     }
 }
+
+/// What a gating strategy sees: router logits and p = softmax + 1e-4 over all experts, both in the graph.
+public struct GateInput {
+    public let logits: Tensor, probs: Tensor
+    public let topK: Int
+    public let training: Bool
+    public let segments: [TaskSegment]
+}
+
+/// A strategy's decision: k choices per row (−1 = no expert for that slot) and their gates [R·k] (in the graph).
+public struct GateDecision {
+    public let choices: [Int]
+    public let gates: Tensor
+    public init(choices: [Int], gates: Tensor) { self.choices = choices; self.gates = gates }
+}
+
+public typealias GatingFunction = (GateInput, inout RNG) throws -> GateDecision
 
 /// Rows of the fused batch that belong to one task: rows [start, start + count).
 public struct TaskSegment: Equatable {
@@ -70,7 +100,9 @@ public final class Router: Module {
     public private(set) var tasks: [String]
     public private(set) var weights: [String: Tensor]   // task (or "shared") -> [D, E]
     public var options: GateOptions
-    nonisolated(unsafe) static let sharedKey = "shared"
+    /// A plugin's strategy, used instead of the built-in top-k when set.
+    public var gating: GatingFunction?
+    static let sharedKey = "shared"
 
     public init(dim: Int, experts: Int, tasks: [String], options: GateOptions, kept: [Int]? = nil, rng: inout RNG) {
         self.dim = dim; self.experts = experts; self.options = options; self.kept = kept
@@ -127,17 +159,29 @@ public final class Router: Module {
             logits = try logits.add(Tensor.normal(logits.shape, std: options.noiseStd, rng: &rng))
         }
         let probs = try logits.softmax() + 1e-4
-        let (top, routerChoices) = try probs.topk(k)
+        var routerChoices: [Int]
+        var gates: Tensor
+        if let custom = gating {
+            let dec = try custom(GateInput(logits: logits, probs: probs, topK: k, training: training, segments: segments), &rng)
+            guard dec.choices.count == r * k, dec.gates.count == r * k, dec.choices.allSatisfy({ $0 >= -1 && $0 < experts }) else {
+                throw ModuleError.invalidConfig("\(layer): gating '\(options.strategy)' returned \(dec.choices.count) choices and \(dec.gates.count) gates for \(r) rows × k \(k), or an expert out of range")
+            }
+            routerChoices = dec.choices
+            gates = try dec.gates.reshaped([r, k])
+        } else {
+            let (top, idx) = try probs.topk(k)
+            routerChoices = idx
+            gates = top
+            if options.renormalize {
+                let inv = try Tensor(repeating: 1, shape: [r]).div(top.sum(axis: 1))
+                gates = try top.scaleRows(inv)
+            }
+        }
         var choices = routerChoices
         if let kept = kept {
             var slot = [Int](repeating: -1, count: experts)
             for (j, e) in kept.enumerated() { slot[e] = j }
-            choices = routerChoices.map { slot[$0] }
-        }
-        var gates = top
-        if options.renormalize {
-            let inv = try Tensor(repeating: 1, shape: [r]).div(top.sum(axis: 1))
-            gates = try top.scaleRows(inv)
+            choices = routerChoices.map { $0 < 0 ? -1 : slot[$0] }
         }
         let record = RouterRecord(layer: layer, experts: outputs, topK: k, segments: segments, probs: probs,
                                   logits: logits, choices: choices, routerChoices: routerChoices, dropped: 0)

@@ -21,6 +21,8 @@ public struct TaskSpec: Codable, Equatable, Sendable {
     public var loss: TaskLoss
     /// Loss weight when weighting is fixed.
     public var weight: Float
+    /// The task plugin that defines its loss and metrics (nil: the built-in `loss` kind).
+    public var plugin: String? = nil
 
     public init(_ name: String, kind: TaskKind, channels: Int, loss: TaskLoss, weight: Float = 1) {
         self.name = name; self.kind = kind; self.channels = channels; self.loss = loss; self.weight = weight

@@ -51,6 +51,10 @@ public final class Trainer {
     /// σ per task for uncertainty weighting (saved as loss_weights.<task>).
     public private(set) var sigma: [String: Tensor] = [:]
     public private(set) var step = 0
+    /// Task losses from plugins (by task spec); nil uses the spec's built-in loss kind.
+    public var lossFunction: ((TaskSpec, Tensor, TaskTarget) throws -> Tensor)?
+    /// Extra auxiliary losses from plugins: name, weight, loss of one layer's routing.
+    public var extraAux: [(name: String, weight: Float, loss: (RouterRecord) throws -> Tensor)] = []
 
     public init(_ model: SquadModel, options: TrainOptions = TrainOptions()) {
         self.model = model
@@ -87,7 +91,8 @@ public final class Trainer {
         var taskLosses: [(String, Tensor)] = []
         var total: Tensor? = nil
         for t in ts {
-            let l = try model.heads[t]!.loss(out.predictions[t]!, targets[t]!)
+            let spec = try model.spec(t)
+            let l = try lossFunction.map { try $0(spec, out.predictions[t]!, targets[t]!) } ?? model.heads[t]!.loss(out.predictions[t]!, targets[t]!)
             taskLosses.append((t, l))
             let weighted: Tensor
             switch options.weighting {
@@ -118,6 +123,12 @@ public final class Trainer {
             for r in recs { let l = try AuxLoss.zLoss(r); z = try z.map { try $0.add(l) } ?? l }
             aux.append(("z", z!))
             total = try total!.add(z! * options.zWeight)
+        }
+        for extra in extraAux where !recs.isEmpty && extra.weight != 0 {
+            var z: Tensor? = nil
+            for r in recs { let l = try extra.loss(r); z = try z.map { try $0.add(l) } ?? l }
+            aux.append((extra.name, z!))
+            total = try total!.add(z! * extra.weight)
         }
         return (total!, taskLosses, aux, recs)
     }

@@ -1,0 +1,2 @@
+// Plots to PNG over Cairo: canvas, colour maps, heatmaps, curves, image grids.
+import SquadTensor

@@ -1,0 +1,142 @@
+// The plugin API: what a task, dataset, aux-loss or gating plugin provides. Built-in
+// plugins (Plugins/) and outside .so plugins implement exactly these protocols.
+import SquadTensor
+import SquadNN
+import ModSquad
+
+/// Bumped whenever a public type plugins see changes layout; the loader refuses others.
+public let pluginABIVersion: Int32 = 1
+
+/// A value passed from the language to a plugin factory (`scenes(size: 32, tasks: [...])`).
+public enum PluginValue: Equatable, CustomStringConvertible {
+    case number(Double), string(String), bool(Bool), list([PluginValue])
+    public var description: String {
+        switch self {
+        case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d)
+        case .string(let s): return "\"\(s)\""
+        case .bool(let b): return String(b)
+        case .list(let l): return "[" + l.map(\.description).joined(separator: ", ") + "]"
+        }
+    }
+}
+
+/// One documented parameter of a plugin factory (used by help, completion and checks).
+public struct ParameterInfo: Equatable {
+    public let name: String, type: String, defaultValue: String?, doc: String
+    public init(_ name: String, _ type: String, default d: String? = nil, _ doc: String) { self.name = name; self.type = type; self.defaultValue = d; self.doc = doc }
+}
+
+/// Named arguments with typed accessors whose errors name the parameter and what it expected.
+public struct PluginArguments {
+    public let owner: String
+    public private(set) var values: [String: PluginValue]
+    public init(owner: String, _ values: [String: PluginValue]) { self.owner = owner; self.values = values }
+
+    func bad(_ name: String, _ expected: String, _ got: PluginValue) -> PluginError {
+        .badArgument(owner: owner, parameter: name, message: "expected \(expected), got \(got)")
+    }
+    public func int(_ name: String, default d: Int? = nil) throws -> Int {
+        guard let v = values[name] else { if let d = d { return d }; throw PluginError.badArgument(owner: owner, parameter: name, message: "is required") }
+        guard case .number(let x) = v, x == x.rounded(), abs(x) < 1e12 else { throw bad(name, "an integer", v) }
+        return Int(x)
+    }
+    public func double(_ name: String, default d: Double? = nil) throws -> Double {
+        guard let v = values[name] else { if let d = d { return d }; throw PluginError.badArgument(owner: owner, parameter: name, message: "is required") }
+        guard case .number(let x) = v else { throw bad(name, "a number", v) }
+        return x
+    }
+    public func string(_ name: String, default d: String? = nil) throws -> String {
+        guard let v = values[name] else { if let d = d { return d }; throw PluginError.badArgument(owner: owner, parameter: name, message: "is required") }
+        guard case .string(let s) = v else { throw bad(name, "a string", v) }
+        return s
+    }
+    public func bool(_ name: String, default d: Bool? = nil) throws -> Bool {
+        guard let v = values[name] else { if let d = d { return d }; throw PluginError.badArgument(owner: owner, parameter: name, message: "is required") }
+        guard case .bool(let b) = v else { throw bad(name, "true or false", v) }
+        return b
+    }
+    public func strings(_ name: String, default d: [String]? = nil) throws -> [String] {
+        guard let v = values[name] else { if let d = d { return d }; throw PluginError.badArgument(owner: owner, parameter: name, message: "is required") }
+        guard case .list(let l) = v else { throw bad(name, "a list of strings", v) }
+        return try l.map { guard case .string(let s) = $0 else { throw bad(name, "a list of strings", v) }; return s }
+    }
+    /// Throws for any argument not in `known`, suggesting the nearest name.
+    public func checkKnown(_ known: [String]) throws {
+        for k in values.keys.sorted() where !known.contains(k) {
+            throw PluginError.badArgument(owner: owner, parameter: k, message: "unknown parameter; known: \(known.joined(separator: ", "))")
+        }
+    }
+}
+
+/// An RGB picture, values in [0, 1], [3, H, W]; what plots draw for a task's maps.
+public struct Picture {
+    public var rgb: Tensor
+    public var caption: String
+    public init(rgb: Tensor, caption: String = "") { self.rgb = rgb; self.caption = caption }
+}
+
+public struct MetricInfo: Equatable {
+    public let name: String, higherIsBetter: Bool
+    public init(_ name: String, higherIsBetter: Bool) { self.name = name; self.higherIsBetter = higherIsBetter }
+}
+
+/// A vision task: its output, loss, metrics, and how to draw its maps.
+public protocol TaskPlugin: AnyObject {
+    var name: String { get }
+    var summary: String { get }
+    var kind: TaskKind { get }
+    /// Output channels (dense) or classes / outputs (global).
+    var channels: Int { get }
+    var metricInfo: [MetricInfo] { get }
+    /// pred [B, C, H, W] or [B, C]; the target as the dataset gives it. -> [1] (in the graph)
+    func loss(_ prediction: Tensor, _ target: TaskTarget) throws -> Tensor
+    func metrics(_ prediction: Tensor, _ target: TaskTarget) throws -> [Metric]
+    /// Draws sample `index` of a prediction (or of a target) as a picture.
+    func picture(prediction: Tensor?, target: TaskTarget?, index: Int) throws -> Picture
+}
+
+extension TaskPlugin {
+    /// The spec the model needs for this task (its head size and kind).
+    public func spec(weight: Float = 1) -> TaskSpec {
+        var s = TaskSpec(name, kind: kind, channels: channels, loss: .l1, weight: weight)
+        s.plugin = name
+        return s
+    }
+}
+
+/// A source of multi-task samples: images and every task's targets.
+public protocol MultiTaskDataset: AnyObject {
+    var name: String { get }
+    var summary: String { get }
+    var imageSize: Int { get }
+    var channels: Int { get }
+    /// Task plugin names this dataset provides targets for.
+    var taskNames: [String] { get }
+    func count(_ split: DataSplit) -> Int
+    /// A batch of the given sample indices of a split: images [B, C, S, S] and targets by task.
+    func batch(_ split: DataSplit, _ indices: [Int]) throws -> (images: Tensor, targets: [String: TaskTarget])
+}
+
+public enum DataSplit: String, Sendable { case train, test }
+
+public protocol DatasetPlugin: AnyObject {
+    var name: String { get }
+    var summary: String { get }
+    var parameters: [ParameterInfo] { get }
+    func make(_ args: PluginArguments) throws -> MultiTaskDataset
+}
+
+/// A loss over one MoE layer's routing statistics.
+public protocol AuxLossPlugin: AnyObject {
+    var name: String { get }
+    var summary: String { get }
+    var defaultWeight: Float { get }
+    func loss(_ record: RouterRecord) throws -> Tensor
+}
+
+/// A routing strategy: from router logits to chosen experts and gates.
+public protocol GatingPlugin: AnyObject {
+    var name: String { get }
+    var summary: String { get }
+    func gate(_ input: GateInput) throws -> GateDecision
+}

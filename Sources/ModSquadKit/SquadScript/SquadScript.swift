@@ -1,0 +1,2 @@
+// The msq language: lexer, parser, interpreter, values, builtins, diagnostics.
+import SquadTensor
