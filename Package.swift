@@ -14,14 +14,18 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "msq",
-            dependencies: [.product(name: "ModSquadKit", package: "ModSquadKit"),
+            dependencies: [.product(name: "ModSquadKit", package: "ModSquadKit"), "BuiltinPlugins",
                            .product(name: "CCairo", package: "ModSquadKit"),
                            .product(name: "CReadline", package: "ModSquadKit")],
             path: "Sources/msq",
             exclude: ["../ModSquadKit"]),
+        .target(
+            name: "BuiltinPlugins",
+            dependencies: [.product(name: "ModSquadKit", package: "ModSquadKit")],
+            path: "Plugins/Builtin"),
         .testTarget(
             name: "ModSquadKitTests",
-            dependencies: [.product(name: "ModSquadKit", package: "ModSquadKit")],
+            dependencies: [.product(name: "ModSquadKit", package: "ModSquadKit"), "BuiltinPlugins"],
             path: "Tests/ModSquadKitTests"),
     ],
     swiftLanguageModes: [.v5]

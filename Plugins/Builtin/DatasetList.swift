@@ -1,0 +1,4 @@
+// The built-in dataset plugins.
+import SquadPluginAPI
+
+func builtinDatasets() -> [DatasetPlugin] { [] }

@@ -1,0 +1,5 @@
+// The built-in gating strategies and auxiliary losses.
+import SquadPluginAPI
+
+func builtinGatings() -> [GatingPlugin] { [] }
+func builtinAuxLosses() -> [AuxLossPlugin] { [] }
