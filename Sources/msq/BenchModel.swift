@@ -104,6 +104,10 @@ enum BenchModel {
                 let t0 = now()
                 try tr.trainStep(x, y)
                 if i >= o.warmup { times.append(now() - t0) }
+                if ProcessInfo.processInfo.environment["MSQ_POOL_DEBUG"] != nil {
+                    let st = BufferPool.shared.statistics
+                    print("step \(i): fresh \(st.freshAllocations) reused \(st.reused) held \(st.bytesHeld >> 20) MiB")
+                }
             }
         } else {
             model.eval()

@@ -39,7 +39,7 @@ enum MSQCommand {
         let cairo = String(cString: cairo_version_string())
         return """
         msq \(version)
-        BLAS: OpenBLAS core \(BLAS.coreName), \(BLAS.threads) threads (\(BLAS.config))
+        BLAS: OpenBLAS core \(BLAS.coreName), \(BLAS.threads) BLAS thread(s) × \(Engine.threads) engine threads (\(BLAS.config))
         OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")
         engine threads: \(Engine.threads)
         cairo \(cairo), readline \(String(format: "%d.%d", msq_rl_readline_version() >> 8, msq_rl_readline_version() & 0xff))

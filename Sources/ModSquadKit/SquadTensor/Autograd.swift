@@ -18,6 +18,12 @@ public enum Autograd {
         return try body()
     }
 
+    @inline(__always) static func check(_ g: Tensor, _ e: Entry, _ previous: String) throws {
+        guard detectAnomaly, let bad = (0..<g.count).first(where: { !g.data[$0].isFinite }) else { return }
+        Autograd.reset()
+        throw TensorError.invalidArgument(op: "backward", message: "non-finite gradient \(g.data[bad]) flowing into the backward of \(e.op) (output \(shapeString(e.output.shape))), produced by the backward of \(previous)")
+    }
+
     /// Drops every recorded op (their buffers return to the pool).
     public static func reset() { tape.removeAll(keepingCapacity: true) }
     public static var recordedOps: Int { tape.count }
@@ -52,21 +58,29 @@ extension Tensor {
             guard count == 1 else { throw TensorError.invalidArgument(op: "backward", message: "needs a scalar, got \(shapeString(shape)); pass seed:") }
             accumulate(into: self) { g, acc in g[0] = (acc ? g[0] : 0) + 1 }
         }
-        let tape = Autograd.tape
+        // Entries run in reverse recording order, so every consumer of an output has
+        // added its share to output.grad before that output's own backward runs. Without
+        // retainGraph each entry is dropped right after it runs: its output's gradient and
+        // the activations its closure held go back to the pool during backward, not after.
         var previous = "the seed"
-        for e in tape.reversed() {
-            guard let g = e.output.grad else { continue }
-            if Autograd.detectAnomaly, let bad = (0..<g.count).first(where: { !g.data[$0].isFinite }) {
-                Autograd.reset()
-                throw TensorError.invalidArgument(op: "backward", message: "non-finite gradient \(g.data[bad]) flowing into the backward of \(e.op) (output \(shapeString(e.output.shape))), produced by the backward of \(previous)")
+        if retainGraph {
+            for e in Autograd.tape.reversed() {
+                guard let g = e.output.grad else { continue }
+                try Autograd.check(g, e, previous)
+                e.backward(g)
+                previous = "\(e.op) (output \(shapeString(e.output.shape)))"
             }
+            return
+        }
+        var tape = Autograd.tape
+        Autograd.tape = []
+        defer { Autograd.reset() }
+        while let e = tape.popLast() {
+            guard let g = e.output.grad else { continue }
+            e.output.grad = nil
+            try Autograd.check(g, e, previous)
             e.backward(g)
             previous = "\(e.op) (output \(shapeString(e.output.shape)))"
-        }
-        if !retainGraph {
-            // Intermediate results drop their grads; leaves (parameters) keep theirs.
-            for e in tape { e.output.grad = nil }
-            Autograd.reset()
         }
     }
 

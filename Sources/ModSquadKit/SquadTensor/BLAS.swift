@@ -4,6 +4,11 @@ import Foundation
 import CBLAS
 
 public enum BLAS {
+    /// OpenBLAS runs single-threaded; the engine splits large products over its own
+    /// threads (one pool for BLAS and elementwise work: no spinning BLAS workers
+    /// competing with the elementwise kernels on 2 cores).
+    static let singleThreaded: Bool = { openblas_set_num_threads(1); return true }()
+
     /// C[M,N] = alpha·op(A)·op(B) + beta·C, row-major, with leading dimensions.
     @inline(__always)
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
@@ -15,7 +20,35 @@ public enum BLAS {
             else if beta != 1 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
             return
         }
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+        _ = singleThreaded
+        let parts = Engine.threads
+        if parts > 1 && m * n * k >= 1 << 21 {
+            if m >= n {   // split the rows of C (and of op(A))
+                let step = ((m + parts - 1) / parts + 7) / 8 * 8
+                let chunks = (m + step - 1) / step
+                DispatchQueue.concurrentPerform(iterations: chunks) { p in
+                    let m0 = p * step, mm = min(step, m - m0)
+                    let ap = transA ? a + m0 : a + m0 * lda
+                    call(transA, transB, mm, n, k, alpha, ap, lda, b, ldb, beta, c + m0 * ldc, ldc)
+                }
+            } else {      // split the columns of C (and of op(B))
+                let step = ((n + parts - 1) / parts + 15) / 16 * 16
+                let chunks = (n + step - 1) / step
+                DispatchQueue.concurrentPerform(iterations: chunks) { p in
+                    let n0 = p * step, nn = min(step, n - n0)
+                    let bp = transB ? b + n0 * ldb : b + n0
+                    call(transA, transB, m, nn, k, alpha, a, lda, bp, ldb, beta, c + n0, ldc)
+                }
+            }
+            return
+        }
+        call(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    @inline(__always)
+    static func call(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
+                     _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
@@ -24,7 +57,8 @@ public enum BLAS {
         guard let p = openblas_get_corename() else { return "unknown" }
         return String(cString: p)
     }
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// OpenBLAS's own thread count (1: the engine parallelises around it).
+    public static var threads: Int { _ = singleThreaded; return Int(openblas_get_num_threads()) }
     public static var config: String {
         guard let p = openblas_get_config() else { return "unknown" }
         return String(cString: p).trimmingCharacters(in: .whitespaces)

@@ -137,21 +137,20 @@ extension Tensor {
                 accumulate(into: self) { gx, acc in
                     let pg = g.data
                     Engine.parallelFor(self.count) { r in
-                        for i in r {
-                            let x = px[i], y = po[i]
-                            let d: Float
-                            switch kind {
-                            case .exp: d = y
-                            case .log: d = 1 / x
-                            case .relu: d = x > 0 ? 1 : 0
-                            case .gelu: d = FastMath.geluGrad(x)
-                            case .tanh: d = 1 - y * y
-                            case .sigmoid: d = y * (1 - y)
-                            case .square: d = 2 * x
-                            case .sqrt: d = 0.5 / y
-                            case .abs: d = x > 0 ? 1 : (x < 0 ? -1 : 0)
-                            }
-                            gx[i] = (acc ? gx[i] : 0) + pg[i] * d
+                        // One loop per kind (the switch outside the loop), so each vectorises.
+                        let x = px + r.lowerBound, y = po + r.lowerBound, gy = pg + r.lowerBound, d = gx + r.lowerBound
+                        let n = r.count
+                        if !acc { d.update(repeating: 0, count: n) }   // never scale uninitialised memory
+                        switch kind {
+                        case .exp: for i in 0..<n { d[i] += gy[i] * y[i] }
+                        case .log: for i in 0..<n { d[i] += gy[i] / x[i] }
+                        case .relu: for i in 0..<n { d[i] += (x[i] > 0 ? gy[i] : 0) }
+                        case .gelu: for i in 0..<n { d[i] += gy[i] * FastMath.geluGrad(x[i]) }
+                        case .tanh: for i in 0..<n { d[i] += gy[i] * (1 - y[i] * y[i]) }
+                        case .sigmoid: for i in 0..<n { d[i] += gy[i] * y[i] * (1 - y[i]) }
+                        case .square: for i in 0..<n { d[i] += gy[i] * 2 * x[i] }
+                        case .sqrt: for i in 0..<n { d[i] += gy[i] * 0.5 / y[i] }
+                        case .abs: for i in 0..<n { d[i] += (x[i] > 0 ? gy[i] : (x[i] < 0 ? -gy[i] : 0)) }
                         }
                     }
                 }

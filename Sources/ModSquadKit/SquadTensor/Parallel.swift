@@ -10,10 +10,10 @@ public enum Engine {
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 
-    /// Threads used by the elementwise kernels and OpenBLAS.
+    /// Threads used by the kernels, including the row blocks of large GEMMs.
     public static var threads: Int {
         get { _threads }
-        set { _threads = max(1, newValue); openblas_set_num_threads(Int32(_threads)) }
+        set { _threads = max(1, newValue) }
     }
 
     /// Splits 0..<n into at most `threads` blocks of at least `grain` items and runs them in parallel.

@@ -1,2 +1,0 @@
-// Multi-task datasets: generators, readers, batching (see issue "Data and tasks").
-import SquadTensor

@@ -1,2 +1,0 @@
-// The msq language: lexer, parser, interpreter, values, builtins, diagnostics.
-import SquadTensor
