@@ -39,10 +39,14 @@ public final class BufferPool: @unchecked Sendable {
         stats.bytesHeld += c * 4
         lock.unlock()
         var raw: UnsafeMutableRawPointer?
-        if posix_memalign(&raw, 64, c * 4) != 0 || raw == nil {
+        // Buffers of 2 MiB and more sit on 2 MiB boundaries and ask for transparent huge
+        // pages: 512x fewer page faults on first touch and fewer TLB misses in GEMMs.
+        let huge = c * 4 >= 2 << 20
+        if posix_memalign(&raw, huge ? 2 << 20 : 64, c * 4) != 0 || raw == nil {
             // Out of memory is not recoverable by a caller; report it plainly.
             fatalError("ModSquad: out of memory allocating \(c * 4) bytes")
         }
+        if huge { _ = madvise(raw, c * 4, 14) }   // MADV_HUGEPAGE (a hint; ignored where unsupported)
         return (raw!.bindMemory(to: Float.self, capacity: c), c)
     }
 
