@@ -62,7 +62,7 @@ public enum Ticks {
         return String(format: "%.3g", v)
     }
 
-    /// 950, 12.3k, 4.56M, 2.1G, 3.4T.
+    /// 950, 12.3k, 4.56M, 2.1G, 3T (at most three significant digits, no trailing zeros).
     public static func compact(_ v: Double) -> String {
         guard v.isFinite else { return format(v) }
         let a = abs(v)
@@ -70,9 +70,18 @@ public enum Ticks {
         let units: [(Double, String)] = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
         for (u, s) in units where a >= u {
             let x = v / u
-            return (abs(x) >= 100 ? String(format: "%.0f", x) : abs(x) >= 10 ? String(format: "%.1f", x) : String(format: "%.2f", x)) + s
+            return trimmed(abs(x) >= 100 ? String(format: "%.0f", x) : abs(x) >= 10 ? String(format: "%.1f", x) : String(format: "%.2f", x)) + s
         }
         return a >= 100 || v == v.rounded() ? String(format: "%.0f", v) : String(format: "%.3g", v)
+    }
+
+    /// "4.30" → "4.3", "6.00" → "6".
+    static func trimmed(_ s: String) -> String {
+        guard s.contains(".") else { return s }
+        var t = s
+        while t.hasSuffix("0") { t.removeLast() }
+        if t.hasSuffix(".") { t.removeLast() }
+        return t
     }
 }
 

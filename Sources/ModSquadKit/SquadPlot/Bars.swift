@@ -43,7 +43,8 @@ struct BarChart: Panel {
         if hi <= lo { hi = lo + 1 }
         let plotTop = y + 24, plotBottomPad = p.categories.isEmpty ? 10.0 : 30.0
         let plotH = max(20, height - 24 - plotBottomPad)
-        let reserve = 18 + (entries.isEmpty ? 0 : lh + 6)
+        let longest = vals.map { c.textWidth(Ticks.compact($0), size: FontSize.tick) }.max() ?? 0
+        let reserve = max(18, min(longest + 6, plotH * 0.3)) + (entries.isEmpty ? 0 : lh + 6)
         if hi > 0 { hi *= plotH / max(plotH - reserve, plotH * 0.3) }
         let ticks = Ticks.nice(lo, hi, target: 5).filter { $0 >= lo && $0 <= hi }
         let tickW = Ticks.labels(ticks).map { c.textWidth($0, size: FontSize.tick) }.max() ?? 0
@@ -52,27 +53,34 @@ struct BarChart: Panel {
         let sy = Scale(lo: lo, hi: hi, from: plot.maxY, to: plot.y)
         c.axes(plot, x: nil, xTicks: [], y: sy, yTicks: ticks, xLabel: "", yLabel: p.yLabel)
         regions["\(p.title)/plot"] = plot
-        let nc = max(p.categories.count, 1), ns = max(p.series.count, 1)
+        // Each category shows only the series it has, centred in its slot; bars have one width throughout.
+        let present = p.categories.indices.map { ci in p.series.indices.filter { ci < p.series[$0].values.count && p.series[$0].values[ci].isFinite } }
+        let nc = max(p.categories.count, 1), ns = max(present.map(\.count).max() ?? 1, 1)
         let slot = plot.width / Double(nc)
-        let barW = slot * 0.78 / Double(ns)
+        let barW = min(slot * 0.78 / Double(ns), 90)
         let zero = sy.map(0)
         for (ci, cat) in p.categories.enumerated() {
-            let gx = plot.x + slot * Double(ci) + slot * 0.11
-            for (si, s) in p.series.enumerated() {
-                guard ci < s.values.count, s.values[ci].isFinite else { continue }
-                let v = s.values[ci], top = sy.map(v)
-                let r = PlotRect(x: gx + barW * Double(si), y: min(top, zero), width: barW, height: abs(zero - top))
+            let gx = plot.x + slot * Double(ci) + (slot - barW * Double(present[ci].count)) / 2
+            for (k, si) in present[ci].enumerated() {
+                let s = p.series[si], v = s.values[ci], top = sy.map(v)
+                let r = PlotRect(x: gx + barW * Double(k), y: min(top, zero), width: barW, height: abs(zero - top))
                 let col = (single ? colors[cat] : colors[s.name]) ?? .ink
                 c.fill(r, col)
                 regions["\(p.title)/\(cat)/\(s.name)"] = r
                 let label = Ticks.compact(v)
-                var fs = FontSize.tick
-                let tw = c.textWidth(label, size: fs)
-                if tw > barW + slot * 0.1 { fs = max(6.5, fs * (barW + slot * 0.1) / tw) }
-                c.text(label, x: r.midX, y: v >= 0 ? r.y - 3 : r.maxY + 3, size: fs, color: .mutedInk, align: .center, baseline: v >= 0 ? .bottom : .top)
+                let tw = c.textWidth(label, size: FontSize.tick)
+                if tw <= barW + 2 {
+                    c.text(label, x: r.midX, y: v >= 0 ? r.y - 3 : r.maxY + 3, size: FontSize.tick, color: .mutedInk, align: .center, baseline: v >= 0 ? .bottom : .top)
+                } else if barW >= 8 {
+                    let fs = min(FontSize.tick, barW * 0.85)
+                    c.text(label, x: r.midX, y: v >= 0 ? r.y - 3 : r.maxY + 3, size: fs, color: .mutedInk, align: v >= 0 ? .left : .right, rotation: 90)
+                }
             }
-            c.text(c.fitted(cat, maxWidth: slot - 2, size: FontSize.tick), x: plot.x + slot * (Double(ci) + 0.5), y: plot.maxY + 6,
-                   size: FontSize.tick, align: .center, baseline: .top)
+            var fs = FontSize.tick
+            let lw = c.textWidth(cat, size: fs)
+            if lw > slot - 2 { fs = max(8, fs * (slot - 2) / lw) }
+            c.text(c.fitted(cat, maxWidth: slot - 2, size: fs), x: plot.x + slot * (Double(ci) + 0.5), y: plot.maxY + 6,
+                   size: fs, align: .center, baseline: .top)
         }
         if !entries.isEmpty {
             c.legend(entries, x: plot.maxX - lw - 4, y: plot.y + 2)
@@ -121,12 +129,12 @@ public func plotBars(_ panels: [BarPanel], to path: String, columns: Int = 2, pa
 public func plotCosts(parameters: [(model: String, value: Double)], flops: [(task: String, values: [(model: String, value: Double)])] = [],
                       to path: String, title: String? = "Model size and compute", style: PlotStyle = PlotStyle()) throws -> PlotOutput {
     var panels: [BarPanel] = []
-    if !parameters.isEmpty { panels.append(BarPanel("parameters", values: parameters.map { ($0.model, $0.value) }, yLabel: "parameters")) }
+    if !parameters.isEmpty { panels.append(BarPanel("parameters", values: parameters.map { ($0.model, $0.value) })) }
     if !flops.isEmpty {
         var models: [String] = []
         for (_, vs) in flops { for (m, _) in vs where !models.contains(m) { models.append(m) } }
         let series = models.map { m in BarSeries(m, values: flops.map { f in f.values.first { $0.model == m }?.value ?? .nan }) }
-        panels.append(BarPanel("FLOPs per task (one image)", categories: flops.map(\.task), series: series, yLabel: "FLOPs"))
+        panels.append(BarPanel("FLOPs per task (one image)", categories: flops.map(\.task), series: series))
     }
     guard !panels.isEmpty else { throw PlotError.emptyStatistics(plot: "plot_costs", message: "no parameter counts and no FLOPs given") }
     return try plotBars(panels, to: path, columns: panels.count, title: title, style: style)

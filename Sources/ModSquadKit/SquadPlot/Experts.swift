@@ -159,7 +159,7 @@ public func plotRelations(_ usage: UsageStats, to path: String, layers: [String]
     var lo = flat.min() ?? 0, hi = flat.max() ?? 1
     if hi - lo < 1e-9 { lo = min(lo, 0); hi = max(hi, lo + 1e-9) }
     let nl = layers?.count ?? usage.layers.filter { !usage.tasks(in: $0).isEmpty }.count
-    let panel = HeatmapPanel(title: "R[i, j] = Σ layers Σ experts u_i(e) · u_j(e)", subtitle: "\(nl) layer\(nl == 1 ? "" : "s") · tasks ordered by clustering",
+    let panel = HeatmapPanel(title: "R[i, j] = Σ_layers Σ_e u_i(e)·u_j(e)", subtitle: "\(nl) layer\(nl == 1 ? "" : "s") · tasks ordered by clustering",
                              rowLabels: names, columnLabels: names, values: values, lo: lo, hi: hi, map: .blues,
                              annotate: { String(format: "%.2f", $0) }, cellWidth: 40, cellHeight: 28, verticalColumnLabels: true)
     return PlotOutput(files: [try Figure.render([panel], columns: 1, title: title, style: style, path: path, plot: plot)])

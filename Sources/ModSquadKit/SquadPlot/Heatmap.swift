@@ -44,11 +44,14 @@ struct HeatmapPanel: Panel {
         let gx = x + lw, gy = y + titleHeight
         let gridW = Double(cols) * cellWidth, gridH = Double(rows) * cellHeight
         if !title.isEmpty {
-            c.title(title, x: gx, y: y + 10, width: gridW)
-            if !subtitle.isEmpty {
-                c.text(c.fitted(subtitle, maxWidth: max(gridW, 60), size: FontSize.tick), x: gx + gridW / 2, y: y + 25,
-                       size: FontSize.tick, color: .mutedInk, align: .center)
-            }
+            // Centred over the grid, shifted right when a wide title would start left of the panel.
+            let panelW = size(c).width
+            let t = c.fitted(title, maxWidth: panelW, size: FontSize.title, bold: true)
+            let st = c.fitted(subtitle, maxWidth: panelW, size: FontSize.tick)
+            let half = max(c.textWidth(t, size: FontSize.title, bold: true), c.textWidth(st, size: FontSize.tick)) / 2
+            let cx = max(gx + gridW / 2, x + half)
+            c.text(t, x: cx, y: y + 10, size: FontSize.title, bold: true, align: .center)
+            if !st.isEmpty { c.text(st, x: cx, y: y + 25, size: FontSize.tick, color: .mutedInk, align: .center) }
         }
         // Annotation size: the largest up to the default that fits every cell.
         var annSize = FontSize.annotation

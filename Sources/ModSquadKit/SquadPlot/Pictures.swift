@@ -15,6 +15,17 @@ struct Raster {
         return r
     }
 
+    /// Luminance only, lifted towards white by `lighten` ∈ [0, 1] (a quiet background for overlays).
+    func grayscale(lighten: Float = 0) -> Raster {
+        guard channels == 3 else { return Raster(values: values.map { $0 + (1 - $0) * lighten }, channels: 1, height: height, width: width) }
+        let plane = height * width
+        let v = (0..<plane).map { p -> Float in
+            let l = 0.2126 * values[p] + 0.7152 * values[plane + p] + 0.0722 * values[2 * plane + p]
+            return l + (1 - l) * lighten
+        }
+        return Raster(values: v, channels: 1, height: height, width: width)
+    }
+
     /// The largest rectangle of the raster's aspect centred in `box`.
     static func fit(width: Int, height: Int, in box: PlotRect) -> PlotRect {
         let s = min(box.width / Double(max(width, 1)), box.height / Double(max(height, 1)))

@@ -121,7 +121,7 @@ struct RouteGrid: Panel {
             c.text(label, x: x + ImageGrid.rowLabelWidth - 8, y: ry + cell / 2, size: FontSize.label, align: .right)
             for (j, col) in columns.enumerated() {
                 let box = PlotRect(x: x0 + Double(j) * (cell + ImageGrid.gap), y: ry, width: cell, height: cell)
-                let r = try input.draw(c, in: box)
+                let r = try (j == 0 ? input : input.grayscale(lighten: 0.25)).draw(c, in: box)
                 regions["\(label)/\(col)"] = r
                 guard j > 0, let ex = routes.experts[col]?[i] else { c.stroke(r, Color(hex: 0xBBBBBB), lineWidth: 0.8); continue }
                 let pw = r.width / Double(g), ph = r.height / Double(g)
@@ -148,12 +148,12 @@ struct RouteGrid: Panel {
 }
 
 /// Draws a route map over the images it was computed from: a row per sample with the input, then one panel
-/// per task whose patches are filled with the colour of their top-1 expert (`alpha` over the image; crossed
+/// per task whose patches are filled with the colour of their top-1 expert (`alpha` over the image in gray; crossed
 /// where the expert was removed by extraction), and a legend of the experts used.
 /// Image size (pixels, scale 1, without a wider legend): width = 28 + 64 + (1 + tasks)·cell + tasks·8.
 /// Regions: `#<sample>/input`, `#<sample>/<task>`, `#<sample>/<task>/<patch>`, `legend/expert <e>`.
 @discardableResult
-public func plotRoutes(_ routes: RouteMap, images: Tensor, to path: String, alpha: Double = 0.5, cell: Double = 160,
+public func plotRoutes(_ routes: RouteMap, images: Tensor, to path: String, alpha: Double = 0.6, cell: Double = 160,
                        title: String? = nil, style: PlotStyle = PlotStyle()) throws -> PlotOutput {
     let plot = "plot_routes"
     guard !routes.tasks.isEmpty, !routes.samples.isEmpty else { throw PlotError.emptyStatistics(plot: plot, message: "the route map has no tasks or samples") }
@@ -173,7 +173,7 @@ public func plotRoutes(_ routes: RouteMap, images: Tensor, to path: String, alph
 /// `routeMap` then `plotRoutes`: how each task routes the same images in one MoE layer.
 @discardableResult
 public func plotRoutes(_ model: SquadModel, images: Tensor, layer: String? = nil, tasks: [String]? = nil, samples: [Int]? = nil,
-                       to path: String, alpha: Double = 0.5, cell: Double = 160, title: String? = nil, style: PlotStyle = PlotStyle()) throws -> PlotOutput {
+                       to path: String, alpha: Double = 0.6, cell: Double = 160, title: String? = nil, style: PlotStyle = PlotStyle()) throws -> PlotOutput {
     let routes = try routeMap(model, images: images, layer: layer, tasks: tasks, samples: samples)
     return try plotRoutes(routes, images: images, to: path, alpha: alpha, cell: cell, title: title, style: style)
 }
