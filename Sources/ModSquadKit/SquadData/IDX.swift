@@ -1,0 +1,112 @@
+// IDX files (the MNIST / Fashion-MNIST format), plain or gzip-compressed (inflated through zlib); every error names the file.
+import Foundation
+import CZlib
+
+/// An IDX array: its shape, element type code and raw big-endian payload.
+public struct IDXArray {
+    public let shape: [Int]
+    /// 0x08 u8, 0x09 i8, 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64.
+    public let typeCode: UInt8
+    public let payload: [UInt8]
+
+    public var count: Int { shape.reduce(1, *) }
+
+    /// Element `i` as a Float (big-endian decoding by type).
+    public func value(_ i: Int) -> Float {
+        func be(_ k: Int, _ n: Int) -> UInt64 { var v: UInt64 = 0; for j in 0..<n { v = v << 8 | UInt64(payload[k * n + j]) }; return v }
+        switch typeCode {
+        case 0x08: return Float(payload[i])
+        case 0x09: return Float(Int8(bitPattern: payload[i]))
+        case 0x0B: return Float(Int16(bitPattern: UInt16(be(i, 2))))
+        case 0x0C: return Float(Int32(bitPattern: UInt32(be(i, 4))))
+        case 0x0D: return Float(bitPattern: UInt32(be(i, 4)))
+        default: return Float(Double(bitPattern: be(i, 8)))
+        }
+    }
+}
+
+public enum IDX {
+    static let elementSize: [UInt8: Int] = [0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8]
+
+    /// Reads an IDX file; gzip data (magic 1f 8b) is inflated first.
+    public static func read(_ url: URL) throws -> IDXArray {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            let reason = FileManager.default.fileExists(atPath: url.path) ? "cannot read: \(error.localizedDescription)" : "no such file"
+            throw DataError.file(path: url.path, row: nil, message: reason)
+        }
+        let raw = data.count >= 2 && data[data.startIndex] == 0x1F && data[data.startIndex + 1] == 0x8B
+            ? try gunzip(data, source: url.path) : [UInt8](data)
+        return try decode(raw, source: url.path)
+    }
+
+    /// Inflates gzip bytes (every member of a multi-member file).
+    public static func gunzip(_ data: Data, source: String) throws -> [UInt8] {
+        var input = [UInt8](data)
+        var out = [UInt8]()
+        out.reserveCapacity(input.count * 4)
+        var chunk = [UInt8](repeating: 0, count: 1 << 18)
+        var consumed = 0
+        while consumed < input.count {
+            var stream = z_stream()
+            guard msq_inflate_init2(&stream, 16 + MAX_WBITS) == Z_OK else {
+                throw DataError.file(path: source, row: nil, message: "zlib could not start inflating")
+            }
+            defer { inflateEnd(&stream) }
+            var status: Int32 = Z_OK
+            let start = consumed
+            try input.withUnsafeMutableBufferPointer { inBuf in
+                stream.next_in = inBuf.baseAddress! + start
+                stream.avail_in = uInt(inBuf.count - start)
+                repeat {
+                    let produced: Int = chunk.withUnsafeMutableBufferPointer { outBuf in
+                        stream.next_out = outBuf.baseAddress
+                        stream.avail_out = uInt(outBuf.count)
+                        status = inflate(&stream, Z_NO_FLUSH)
+                        return outBuf.count - Int(stream.avail_out)
+                    }
+                    if status != Z_OK && status != Z_STREAM_END && !(status == Z_BUF_ERROR && produced > 0) {
+                        let msg = stream.msg.map { String(cString: $0) } ?? "error \(status)"
+                        throw DataError.file(path: source, row: nil, message: "not valid gzip data (\(msg))")
+                    }
+                    out.append(contentsOf: chunk[0..<produced])
+                    if status == Z_BUF_ERROR && stream.avail_in == 0 { break }
+                } while status != Z_STREAM_END
+            }
+            if status != Z_STREAM_END {
+                throw DataError.file(path: source, row: nil, message: "gzip data ends early (truncated file?)")
+            }
+            consumed = input.count - Int(stream.avail_in)
+            // trailing zero padding after the last member is allowed
+            if input[consumed...].allSatisfy({ $0 == 0 }) { break }
+        }
+        input.removeAll()
+        return out
+    }
+
+    /// Decodes IDX bytes: magic 00 00 type ndim, ndim big-endian u32 sizes, then the payload.
+    public static func decode(_ bytes: [UInt8], source: String) throws -> IDXArray {
+        func fail(_ m: String) -> DataError { .file(path: source, row: nil, message: m) }
+        guard bytes.count >= 4 else { throw fail("too short for an IDX header (\(bytes.count) bytes)") }
+        guard bytes[0] == 0, bytes[1] == 0 else {
+            throw fail(String(format: "not an IDX file: magic starts %02x %02x, expected 00 00", bytes[0], bytes[1]))
+        }
+        guard let size = elementSize[bytes[2]] else {
+            throw fail(String(format: "unknown IDX element type 0x%02x (known: 08 u8, 09 i8, 0b i16, 0c i32, 0d f32, 0e f64)", bytes[2]))
+        }
+        let ndim = Int(bytes[3])
+        guard ndim >= 1 else { throw fail("IDX header declares 0 dimensions") }
+        guard bytes.count >= 4 + 4 * ndim else { throw fail("header declares \(ndim) dimensions but the file ends inside the sizes") }
+        var shape = [Int]()
+        for d in 0..<ndim {
+            var v = 0
+            for j in 0..<4 { v = v << 8 | Int(bytes[4 + 4 * d + j]) }
+            shape.append(v)
+        }
+        let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max / 16 : $0 * $1 }
+        let start = 4 + 4 * ndim, need = count * size, have = bytes.count - start
+        guard have >= need else { throw fail("truncated: shape \(shape) needs \(need) bytes of data, found \(have)") }
+        guard have == need else { throw fail("\(have - need) unexpected bytes after the data of shape \(shape)") }
+        return IDXArray(shape: shape, typeCode: bytes[2], payload: Array(bytes[start...]))
+    }
+}
