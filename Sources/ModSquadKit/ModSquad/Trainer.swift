@@ -53,6 +53,8 @@ public final class Trainer {
     public private(set) var step = 0
     /// Task losses from plugins (by task spec); nil uses the spec's built-in loss kind.
     public var lossFunction: ((TaskSpec, Tensor, TaskTarget) throws -> Tensor)?
+    /// Fills in targets the batch lacks from the images (self-supervised plugin tasks).
+    public var deriveTargets: ((Tensor, [String: TaskTarget]) throws -> [String: TaskTarget])?
     /// Extra auxiliary losses from plugins: name, weight, loss of one layer's routing.
     public var extraAux: [(name: String, weight: Float, loss: (RouterRecord) throws -> Tensor)] = []
 
@@ -86,6 +88,7 @@ public final class Trainer {
     public func objective(_ images: Tensor, _ targets: [String: TaskTarget], tasks: [String]? = nil)
         throws -> (total: Tensor, tasks: [(String, Tensor)], aux: [(String, Tensor)], records: [RouterRecord]) {
         let ts = tasks ?? model.tasks
+        let targets = try deriveTargets.map { try $0(images, targets) } ?? targets
         for t in ts where targets[t] == nil { throw TaskError.badTarget(task: t, message: "no target in the batch") }
         let out = try model(images, tasks: ts)
         var taskLosses: [(String, Tensor)] = []
@@ -139,8 +142,15 @@ public final class Trainer {
         model.train()
         let lr = learningRate(at: step)
         optimizer.lr = lr
-        let (total, tl, aux, recs) = try objective(images, targets)
-        do { try total.backward() } catch { Autograd.reset(); model.zeroGrad(); throw error }
+        // A failing step (bad target, a plugin's error) leaves the model and tape as they were.
+        let (total, tl, aux, recs): (Tensor, [(String, Tensor)], [(String, Tensor)], [RouterRecord])
+        do {
+            (total, tl, aux, recs) = try objective(images, targets)
+            try total.backward()
+        } catch {
+            Autograd.reset(); model.zeroGrad(); for s in sigma.values { s.grad = nil }
+            throw error
+        }
         if options.clipNorm > 0 { clipGradNorm(optimizer.params, maxNorm: options.clipNorm) }
         optimizer.step()
         model.zeroGrad()

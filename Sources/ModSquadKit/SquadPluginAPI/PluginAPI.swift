@@ -93,6 +93,13 @@ public protocol TaskPlugin: AnyObject {
     func metrics(_ prediction: Tensor, _ target: TaskTarget) throws -> [Metric]
     /// Draws sample `index` of a prediction (or of a target) as a picture.
     func picture(prediction: Tensor?, target: TaskTarget?, index: Int) throws -> Picture
+    /// A target computed from the batch itself, for tasks no dataset labels (self-supervised
+    /// tasks such as colorization or denoising); nil when the dataset must provide it.
+    func derivedTarget(images: Tensor, targets: [String: TaskTarget]) throws -> TaskTarget?
+}
+
+extension TaskPlugin {
+    public func derivedTarget(images: Tensor, targets: [String: TaskTarget]) throws -> TaskTarget? { nil }
 }
 
 extension TaskPlugin {
@@ -138,5 +145,15 @@ public protocol AuxLossPlugin: AnyObject {
 public protocol GatingPlugin: AnyObject {
     var name: String { get }
     var summary: String { get }
-    func gate(_ input: GateInput) throws -> GateDecision
+    /// True when the strategy uses one router shared by all tasks (conditioned on the task
+    /// embedding, M3ViT-like) instead of a router per task.
+    var sharedRouter: Bool { get }
+    /// Whether it needs k = the number of experts (dense softmax gating).
+    var usesAllExperts: Bool { get }
+    func gate(_ input: GateInput, rng: inout RNG) throws -> GateDecision
+}
+
+extension GatingPlugin {
+    public var sharedRouter: Bool { false }
+    public var usesAllExperts: Bool { false }
 }

@@ -76,6 +76,20 @@ public final class PluginRegistry: @unchecked Sendable {
     public func auxLoss(_ name: String) throws -> AuxLossPlugin { try get(auxLosses, "aux loss", name) }
     public func gating(_ name: String) throws -> GatingPlugin { try get(gatings, "gating", name) }
 
+    /// The registrations as they are now, to roll back a plugin that failed half-way.
+    public struct Snapshot {
+        fileprivate let tasks: [String: Entry<TaskPlugin>], datasets: [String: Entry<DatasetPlugin>]
+        fileprivate let auxLosses: [String: Entry<AuxLossPlugin>], gatings: [String: Entry<GatingPlugin>]
+    }
+    public func snapshot() -> Snapshot {
+        lock.lock(); defer { lock.unlock() }
+        return Snapshot(tasks: tasks, datasets: datasets, auxLosses: auxLosses, gatings: gatings)
+    }
+    public func restore(_ s: Snapshot) {
+        lock.lock(); defer { lock.unlock() }
+        tasks = s.tasks; datasets = s.datasets; auxLosses = s.auxLosses; gatings = s.gatings
+    }
+
     /// Every registration: kind, name, source, summary.
     public func listing() -> [(kind: String, name: String, source: String, summary: String)] {
         lock.lock(); defer { lock.unlock() }
@@ -91,17 +105,45 @@ public final class PluginRegistry: @unchecked Sendable {
     public var auxLossNames: [String] { lock.lock(); defer { lock.unlock() }; return auxLosses.keys.sorted() }
     public var gatingNames: [String] { lock.lock(); defer { lock.unlock() }; return gatings.keys.sorted() }
 
+    /// Applies a gating strategy to a config: its name, a shared router if the strategy
+    /// wants one, and k = the number of experts for dense gating.
+    public func configure(_ config: inout SquadConfig, gating name: String) throws {
+        let g = try gating(name)
+        config.gate.strategy = name
+        if g.sharedRouter { config.gate.mode = .shared }
+        if g.usesAllExperts {
+            config.blocks = config.blocks.map { b in
+                var b = b
+                if case let .moa(e, _) = b.attention { b.attention = .moa(experts: e, topK: e) }
+                if case let .moe(e, _) = b.mlp { b.mlp = .moe(experts: e, topK: e) }
+                return b
+            }
+        }
+    }
+
     /// Connects a model and its trainer to the plugins: task losses of specs with a plugin,
     /// and gating strategies of routers whose strategy is not the built-in "topk".
     public func bind(_ model: SquadModel, trainer: Trainer? = nil, auxWeights: [String: Float] = [:]) throws {
         for r in model.routers where r.options.strategy != "topk" {
             let g = try gating(r.options.strategy)
-            r.gating = { input, _ in try g.gate(input) }
+            let name = g.name
+            r.gating = { input, rng in
+                do { return try g.gate(input, rng: &rng) }
+                catch let e as PluginError { throw e }
+                catch { throw PluginError.failed(plugin: name, message: "gating failed: \(error)") }
+            }
         }
         guard let tr = trainer else { return }
         var plugins: [String: TaskPlugin] = [:]
         for s in model.config.tasks { if let p = s.plugin { plugins[s.name] = try task(p) } }
         if !plugins.isEmpty {
+            tr.deriveTargets = { images, given in
+                var all = given
+                for (name, p) in plugins where all[name] == nil {
+                    if let t = try p.derivedTarget(images: images, targets: given) { all[name] = t }
+                }
+                return all
+            }
             tr.lossFunction = { spec, pred, target in
                 if let p = plugins[spec.name] {
                     do { return try p.loss(pred, target) }
@@ -114,7 +156,11 @@ public final class PluginRegistry: @unchecked Sendable {
         }
         tr.extraAux = try auxWeights.sorted { $0.key < $1.key }.map { name, w in
             let p = try auxLoss(name)
-            return (name: name, weight: w, loss: { rec in try p.loss(rec) })
+            return (name: name, weight: w, loss: { rec in
+                do { return try p.loss(rec) }
+                catch let e as PluginError { throw e }
+                catch { throw PluginError.failed(plugin: name, message: "aux loss failed: \(error)") }
+            })
         }
     }
 }

@@ -1,0 +1,201 @@
+// Plugins: the registry's errors, the built-in gatings and aux losses (gradients and
+// short training runs), the .so loader's error cases, and the outside example plugin
+// built as its own package, loaded, trained and cast across the boundary.
+import XCTest
+import Foundation
+import SquadTensor
+import SquadNN
+@testable import ModSquad
+@testable import SquadPluginAPI
+import BuiltinPlugins
+
+/// A task plugin whose loss throws: a bad plugin must not end the session or touch weights.
+final class ThrowingTask: TaskPlugin {
+    let name = "bright", summary = "throws", kind = TaskKind.global, channels = 1
+    let metricInfo: [MetricInfo] = []
+    struct Boom: Error {}
+    func loss(_ p: Tensor, _ t: TaskTarget) throws -> Tensor { throw Boom() }
+    func metrics(_ p: Tensor, _ t: TaskTarget) throws -> [Metric] { [] }
+    func picture(prediction: Tensor?, target: TaskTarget?, index: Int) throws -> Picture { Picture(rgb: Tensor(zeros: [3, 1, 1])) }
+}
+
+final class PluginTests: XCTestCase {
+    func testRegistryErrorsNameSourcesAndKnownNames() throws {
+        let r = PluginRegistry()
+        try r.register(gating: TopKGatingProbe())
+        r.currentSource = "libOther.so"
+        XCTAssertThrowsError(try r.register(gating: TopKGatingProbe())) {
+            XCTAssertEqual("\($0)", "gating 'probe' is registered twice: by built-in and by libOther.so")
+        }
+        XCTAssertThrowsError(try r.gating("prbe")) {
+            XCTAssertEqual("\($0)", "unknown gating 'prbe' (did you mean 'probe'?); known: probe")
+        }
+        let full = PluginRegistry()
+        try BuiltinPlugins.register(into: full)
+        XCTAssertEqual(full.gatingNames, ["dense", "expert_choice", "noisy_topk", "shared", "topk"])
+        XCTAssertEqual(full.auxLossNames, ["cv", "mi", "switch", "z"])
+        XCTAssertThrowsError(try BuiltinPlugins.register(into: full), "registering twice clashes")
+    }
+
+    /// Every gating: gates are differentiable w.r.t. the router, and a short run lowers the loss.
+    func testEveryGatingHasGradientsAndTrains() throws {
+        let reg = PluginRegistry()
+        try BuiltinPlugins.register(into: reg)
+        for name in reg.gatingNames {
+            var cfg = try Toy.config(experts: 4, topK: 2, seed: 21)
+            try reg.configure(&cfg, gating: name)
+            let m = try SquadModel(cfg)
+            var opts = TrainOptions(); opts.lr = 5e-3
+            let tr = Trainer(m, options: opts)
+            try reg.bind(m, trainer: tr)
+            var rng = RNG(seed: 22)
+            let (x, y) = Toy.batch(8, rng: &rng)
+            // gradient of the gated layer output w.r.t. one router (selection held fixed by small eps)
+            let router = m.routers[0], w = router.weights[router.tasks[0]]!
+            let xs = Tensor.normal([6, 16], rng: &rng)
+            let segs = [TaskSegment(task: router.tasks[0], start: 0, count: 6)]
+            let report = try GradCheck.check([w], eps: 1e-3, atol: 2e-3, rtol: 3e-2) {
+                var r2 = RNG(seed: 5)
+                return try router.route(xs, segments: segs, layer: "l", rng: &r2).1
+            }
+            XCTAssertTrue(report.passed, "\(name): \(report)")
+            m.train()
+            let first = try tr.trainStep(x, y).total
+            var last = first
+            for _ in 0..<25 { last = try tr.trainStep(x, y).total }
+            XCTAssertLessThan(last, first, "\(name): loss \(first) → \(last)")
+        }
+    }
+
+    func testEveryAuxLossHasGradientsAndTrainingLowersIt() throws {
+        let reg = PluginRegistry()
+        try BuiltinPlugins.register(into: reg)
+        for name in reg.auxLossNames {
+            let p = try reg.auxLoss(name)
+            var rng = RNG(seed: 31)
+            let router = Router(dim: 8, experts: 4, tasks: ["a", "b"], options: GateOptions(topK: 2), rng: &rng)
+            for t in router.tasks { try router.weights[t]!.assign(Tensor.normal([8, 4], std: 0.8, rng: &rng)) }
+            let x = Tensor.normal([16, 8], rng: &rng)
+            let segs = [TaskSegment(task: "a", start: 0, count: 8), TaskSegment(task: "b", start: 8, count: 8)]
+            let ws = router.tasks.map { router.weights[$0]! }
+            // switch depends on discrete counts: a small step keeps them fixed; the others are smooth
+            let eps: Float = name == "switch" ? 1e-3 : 1e-2
+            let report = try GradCheck.check(ws, eps: eps, atol: name == "switch" ? 3e-4 : 1e-4, rtol: 3e-2) {
+                try p.loss(router.route(x, segments: segs, layer: "l", rng: &rng).0)
+            }
+            XCTAssertTrue(report.passed, "\(name): \(report)")
+            let opt = AdamW(router.parameters(), lr: 1e-2, weightDecay: 0)
+            let start = try Autograd.noGrad { try p.loss(router.route(x, segments: segs, layer: "l", rng: &rng).0).scalar }
+            for _ in 0..<30 {
+                let l = try p.loss(router.route(x, segments: segs, layer: "l", rng: &rng).0)
+                try l.backward(); opt.step(); router.zeroGrad()
+            }
+            let end = try Autograd.noGrad { try p.loss(router.route(x, segments: segs, layer: "l", rng: &rng).0).scalar }
+            XCTAssertLessThan(end, start, "\(name): \(start) → \(end)")
+        }
+    }
+
+    func testAPluginThatThrowsInItsLossLeavesTheModelIntact() throws {
+        let reg = PluginRegistry()
+        try reg.register(task: ThrowingTask())
+        var cfg = try Toy.config()
+        cfg.tasks[0].plugin = "bright"
+        let m = try SquadModel(cfg)
+        let tr = Trainer(m)
+        try reg.bind(m, trainer: tr)
+        var rng = RNG(seed: 1)
+        let (x, y) = Toy.batch(2, rng: &rng)
+        let before = m.stateDict().mapValues { $0.array }
+        XCTAssertThrowsError(try tr.trainStep(x, y)) { XCTAssertTrue("\($0)".hasPrefix("plugin bright: loss failed"), "\($0)") }
+        for (k, v) in before { XCTAssertEqual(m.parameter(k)!.array, v, k) }
+        XCTAssertEqual(Autograd.recordedOps, 0, "the failed step left nothing on the tape")
+        XCTAssertEqual(tr.step, 0)
+    }
+
+    // MARK: the .so loader
+
+    /// Compiles C source into a shared library in a temp folder.
+    func cLibrary(_ name: String, _ source: String) throws -> String {
+        let dir = temporaryDirectory("plugin-c")
+        let src = dir.appendingPathComponent("\(name).c"), lib = dir.appendingPathComponent("lib\(name).so")
+        try source.write(to: src, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["cc", "-shared", "-fPIC", "-o", lib.path, src.path]
+        try p.run(); p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, "cc \(name)")
+        return lib.path
+    }
+
+    func testLoaderErrorCases() throws {
+        let reg = PluginRegistry()
+        XCTAssertThrowsError(try PluginLoader.load("/nonexistent/libX.so", into: reg)) { XCTAssertEqual("\($0)", "/nonexistent/libX.so: no such file") }
+        let junk = temporaryDirectory().appendingPathComponent("libjunk.so")
+        try Data("not an ELF file".utf8).write(to: junk)
+        XCTAssertThrowsError(try PluginLoader.load(junk.path, into: reg)) { XCTAssertTrue("\($0)".contains("cannot load"), "\($0)") }
+        let plain = try cLibrary("plain", "int plain(void) { return 1; }\n")
+        XCTAssertThrowsError(try PluginLoader.load(plain, into: reg)) { XCTAssertTrue("\($0)".contains("not a ModSquad plugin"), "\($0)") }
+        let old = try cLibrary("oldabi", "int modsquad_plugin_abi(void) { return 999; }\nchar *modsquad_plugin_register(void *r, int a) { return 0; }\n")
+        XCTAssertThrowsError(try PluginLoader.load(old, into: reg)) { XCTAssertTrue("\($0)".contains("plugin ABI version 999, this msq has \(pluginABIVersion)"), "\($0)") }
+        let throwing = try cLibrary("throwing", """
+            #include <string.h>
+            int modsquad_plugin_abi(void) { return \(pluginABIVersion); }
+            char *modsquad_plugin_register(void *r, int a) { return strdup("boom: no GPU here"); }
+            """)
+        XCTAssertThrowsError(try PluginLoader.load(throwing, into: reg)) { XCTAssertTrue("\($0)".hasSuffix("registration failed: boom: no GPU here"), "\($0)") }
+        XCTAssertTrue(reg.listing().isEmpty, "failed loads register nothing")
+    }
+
+    /// The example outside plugin: its own package, built with swift build, loaded, trained, cast.
+    func testExampleOutsidePluginBuildsLoadsAndTrains() throws {
+        let pkg = Fixtures.repoRoot.appendingPathComponent("Plugins/Examples/Colorization")
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("msq-colorization-build")
+        let build = Process()
+        build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        build.arguments = ["swift", "build", "--package-path", pkg.path, "--scratch-path", scratch.path]
+        let pipe = Pipe(); build.standardOutput = pipe; build.standardError = pipe
+        try build.run()
+        let log = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        build.waitUntilExit()
+        XCTAssertEqual(build.terminationStatus, 0, log)
+        let lib = scratch.appendingPathComponent("debug/libColorization.so").path
+
+        let reg = PluginRegistry.shared
+        let names = try PluginLoader.load(lib, into: reg)
+        XCTAssertEqual(Set(names), ["task colorize", "aux loss colorfulness"], "the aux loss went through PluginRegistry.shared: one singleton")
+        let task = try reg.task("colorize")
+        let any: Any = task
+        XCTAssertNotNil(any as? TaskPlugin, "a cast across the boundary")
+        XCTAssertEqual(reg.listing().first { $0.name == "colorize" }?.source, "libColorization.so")
+        // a clash: loading it again names both sources and changes nothing
+        XCTAssertThrowsError(try PluginLoader.load(lib, into: reg)) {
+            XCTAssertTrue("\($0)".contains("task 'colorize' is registered twice: by libColorization.so and by libColorization.so"), "\($0)")
+        }
+        XCTAssertNoThrow(try reg.task("colorize"))
+        // train it: its target is derived from the images
+        var cfg = try Toy.config(tasks: [Toy.tasks[0]])
+        cfg.tasks.append(task.spec())
+        let m = try SquadModel(cfg)
+        let tr = Trainer(m, options: { var o = TrainOptions(); o.lr = 5e-3; return o }())
+        try reg.bind(m, trainer: tr, auxWeights: ["colorfulness": 0.001])
+        var rng = RNG(seed: 41)
+        let (x, y) = Toy.batch(8, rng: &rng)
+        let first = try tr.trainStep(x, ["bright": y["bright"]!])
+        XCTAssertEqual(first.aux.map(\.0), ["mi", "colorfulness"])
+        var last = first
+        for _ in 0..<20 { last = try tr.trainStep(x, ["bright": y["bright"]!]) }
+        let colorize = { (l: StepLog) in l.taskLosses.first { $0.0 == "colorize" }!.1 }
+        XCTAssertLessThan(colorize(last), colorize(first))
+        let pred = try Autograd.noGrad { try m(x).predictions["colorize"]! }
+        let pic = try task.picture(prediction: pred, target: nil, index: 0)
+        XCTAssertEqual(pic.rgb.shape, [3, 8, 8])
+    }
+}
+
+final class TopKGatingProbe: GatingPlugin {
+    let name = "probe", summary = "test"
+    func gate(_ input: GateInput, rng: inout RNG) throws -> GateDecision {
+        let (v, i) = try input.probs.topk(input.topK)
+        return GateDecision(choices: i, gates: try v.reshaped([v.count]))
+    }
+}
