@@ -1,4 +1,4 @@
-// Sub-command dispatch for msq: doctor / --version, bench, example.
+// Sub-command dispatch for msq: the REPL (no arguments), run, doctor / --version, bench, example.
 import Foundation
 import SquadTensor
 import CCairo
@@ -8,13 +8,12 @@ enum MSQCommand {
     static let version = "0.1.0"
 
     static func run(_ args: [String]) -> Int32 {
-        guard let cmd = args.first else {
-            print(usage)
-            return 0
-        }
+        guard let cmd = args.first else { return REPL().run() }
         do {
             switch cmd {
             case "doctor", "--version", "version": print(doctor()); return 0
+            case "run": return RunCommand.run(Array(args.dropFirst()))
+            case "repl": return REPL().run()
             case "bench": return try Bench.run(Array(args.dropFirst()))
             case "example": return try Example.run(Array(args.dropFirst()))
             case "-h", "--help", "help": print(usage); return 0
@@ -29,7 +28,10 @@ enum MSQCommand {
     }
 
     static let usage = """
-    usage: msq <command>
+    usage: msq [<command>]
+      (no command)               the REPL: the msq language with readline, history and completion
+      run nb.msq [--report out.md] [--ipynb out.ipynb] [--keep-going] [--fast]
+                                 run a notebook cell by cell (exit 1 on the first failing cell)
       doctor | --version         versions, BLAS core and threads in use
       bench gemm|kernels [...]   engine benchmarks (--threads N, --size N, --json)
       example [--steps N]        train a small ViT on a toy task (the engine's smoke run)

@@ -17,4 +17,15 @@ static inline char **msq_rl_completion_matches(const char *text, rl_compentry_fu
 static inline const char *msq_rl_line_buffer(void) { return rl_line_buffer; }
 static inline int msq_rl_point(void) { return rl_point; }
 static inline int msq_rl_readline_version(void) { return rl_readline_version; }
+static inline void msq_rl_set_catch_sigwinch(int on) { rl_catch_sigwinch = on; }
+static inline void msq_rl_set_completer_word_break_characters(const char *s) { rl_completer_word_break_characters = s; }
+static inline void msq_rl_set_completion_suppress_append(int on) { rl_completion_suppress_append = on; }
+static inline void msq_rl_set_readline_name(const char *s) { rl_readline_name = s; }
+/* Abandons the line being edited after Ctrl-C in callback mode (as CPython does). */
+static inline void msq_rl_abandon_line(void) {
+    rl_free_line_state();
+    rl_callback_sigcleanup();
+    rl_cleanup_after_signal();
+    rl_callback_handler_remove();
+}
 #endif

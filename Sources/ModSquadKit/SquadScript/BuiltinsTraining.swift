@@ -1,0 +1,233 @@
+// Training builtins: step and eval_step (drive training from the prompt), train, eval, finetune, delta_m.
+import Foundation
+import SquadTensor
+import ModSquad
+import SquadPluginAPI
+
+func trainingParams(lr: Double) -> [ParamSpec] {
+    [
+        ParamSpec("epochs", .number, .number(1), "passes over the training split (fractions allowed)"),
+        ParamSpec("steps", .int, Value.none, "optimisation steps (overrides epochs)"),
+        ParamSpec("batch", .int, .number(32), "batch size"),
+        ParamSpec("lr", .number, .number(lr), "peak learning rate"),
+        ParamSpec("min_lr", .number, .number(1e-6), "final learning rate of the cosine schedule"),
+        ParamSpec("warmup", .int, .number(0), "linear warmup steps"),
+        ParamSpec("schedule", .choice(["cosine", "constant"]), .string("cosine"), "learning-rate schedule over this call"),
+        ParamSpec("weight_decay", .number, Value.none, "AdamW weight decay (default 0.05)"),
+        ParamSpec("mi", .number, Value.none, "MI loss weight (default 0.005 for squads, 0 for baselines)"),
+        ParamSpec("switch", .number, Value.none, "switch load-balance loss weight"),
+        ParamSpec("z", .number, Value.none, "router z-loss weight"),
+        ParamSpec("aux", .strings, Value.none, "aux-loss plugins to add, at their default weights"),
+        ParamSpec("clip", .number, Value.none, "clip the gradient norm (0 = off)"),
+        ParamSpec("weighting", .choice(["equal", "fixed", "uncertainty"]), Value.none, "how task losses combine (default equal, fixed when a task weight ≠ 1)"),
+        ParamSpec("augment", .bool, .bool(true), "random horizontal flips (labels mirrored with the image)"),
+        ParamSpec("eval", .bool, .bool(false), "evaluate on the test split after each epoch"),
+    ]
+}
+
+func trainingBuiltins() -> [Builtin] {
+    let modelParam = ParamSpec("model", .oneOf([.object("model"), .list]), nil, "a model (or a list of models, e.g. baseline(m, \"stl\"))")
+    let dataParam = ParamSpec("data", .object("dataset"), nil, "a dataset")
+    return [
+        Builtin("step", [
+            ParamSpec("model", .object("model"), nil, "the model"), dataParam,
+            ParamSpec("n", .int, .number(1), "steps to run"),
+            ParamSpec("batch", .int, .number(32), "batch size"),
+            ParamSpec("lr", .number, Value.none, "learning rate (default: the last one used, else 1e-3)"),
+            ParamSpec("mi", .number, Value.none, "MI loss weight"),
+        ], doc: "Runs n training steps on the next batches and shows every loss term of each.", category: "training") { ctx in
+            let m = try ctx.require("model", as: ModelValue.self)
+            let data = try ctx.require("data", as: DatasetValue.self)
+            var n = try ctx.count("n", 1), batch = try ctx.count("batch", 32)
+            if ScriptSettings.fast { n = min(n, 3); batch = min(batch, 16) }
+            var s = TrainSettings()
+            s.lr = try ctx.number("lr").map { Float($0) }
+            s.mi = try ctx.number("mi").map { Float($0) }
+            s.schedule = "constant"
+            let logs = try m.trainSteps(data, n: n, batch: batch, settings: s, registry: ctx.interpreter.table.registry, meter: nil) { log in
+                ctx.output.write(log.description + String(format: "  lr %.3g", log.lr) + "\n")
+            }
+            guard let last = logs.last else { return .none }
+            return .object(stepRecord(last, show: false))
+        },
+        Builtin("eval_step", [
+            ParamSpec("model", .object("model"), nil, "the model"), dataParam,
+            ParamSpec("batch", .int, .number(32), "batch size"),
+            ParamSpec("split", .choice(["test", "train"]), .string("test"), "which split"),
+        ], doc: "Evaluates one batch (the next of the split) and shows each task's metrics.", category: "training") { ctx in
+            let m = try ctx.require("model", as: ModelValue.self)
+            let data = try ctx.require("data", as: DatasetValue.self)
+            try m.checkTasks(data)
+            var batch = try ctx.count("batch", 32)
+            if ScriptSettings.fast { batch = min(batch, 16) }
+            let split: DataSplit = try ctx.string("split", "test") == "train" ? .train : .test
+            let s = try m.stream(data, split: split, batch: batch, shuffle: false)
+            let (x, y) = try s.next()
+            let metrics = try m.batchMetrics(x, y, registry: ctx.interpreter.table.registry)
+            return .object(metricsRecord(metrics, order: m.model.tasks,
+                                         title: "eval_step \(split.rawValue) batch \(s.position)/\(s.batchesPerEpoch) (\(x.shape[0]) images)"))
+        },
+        Builtin("train", [modelParam, dataParam] + trainingParams(lr: 1e-3),
+                doc: "Trains for epochs (or steps) with AdamW and a cosine schedule, showing progress; Ctrl-C stops at a step boundary.",
+                category: "training") { ctx in
+            try forEachModel(ctx) { m in try runTraining(ctx, m, label: "train") }
+        },
+        Builtin("finetune", [modelParam, dataParam,
+                             ParamSpec("task", .string, Value.none, "a new task to transfer to: only its routers, embedding and head train")]
+                    + trainingParams(lr: 5e-4),
+                doc: "Fine-tunes a model (e.g. an extracted one), or transfers it to a new task by training only that task's routers and head.",
+                category: "training") { ctx in
+            try forEachModel(ctx) { m in
+                if let task = try ctx.string("task"), !m.model.tasks.contains(task) {
+                    let spec = try taskSpec(task, ctx)
+                    try m.model.attachForTransfer(spec)
+                    try rebind(m, ctx.interpreter.table.registry)
+                    let trainable = m.model.trainableParameters().reduce(0) { $0 + $1.tensor.count }
+                    ctx.output.write("transfer to '\(task)': \(formatCount(trainable)) of \(formatCount(m.model.parameterCount)) params train\n")
+                }
+                return try runTraining(ctx, m, label: "finetune")
+            }
+        },
+        Builtin("eval", [
+            modelParam, dataParam,
+            ParamSpec("split", .choice(["test", "train"]), .string("test"), "which split"),
+            ParamSpec("batch", .int, .number(64), "batch size"),
+            ParamSpec("limit", .int, Value.none, "evaluate at most this many batches"),
+        ], doc: "Each task's metrics over a split.", category: "training") { ctx in
+            let data = try ctx.require("data", as: DatasetValue.self)
+            let split: DataSplit = try ctx.string("split", "test") == "train" ? .train : .test
+            var batch = try ctx.count("batch", 64)
+            var limit = try ctx.int("limit")
+            if ScriptSettings.fast { batch = min(batch, 32); limit = min(limit ?? 2, 2) }
+            var merged: [String: [Metric]] = [:], order: [String] = [], samples = 0, labels: [String] = []
+            for m in try models(ctx) {
+                let meter = ProgressMeter(ctx.output, label: "eval", total: 0)
+                let (metrics, n) = try m.evaluate(data, split: split, batch: batch, limit: limit, registry: ctx.interpreter.table.registry,
+                                                  meter: ctx.output.isTerminal ? meter : nil)
+                m.record(eval: EvalPoint(step: m.steps, split: split.rawValue, metrics: metrics))
+                for t in m.model.tasks where merged[t] == nil { merged[t] = metrics[t]; order.append(t) }
+                samples = n; labels.append(m.label)
+            }
+            return .object(metricsRecord(merged, order: order, title: "eval \(split.rawValue) (\(samples) images)"))
+        },
+        Builtin("delta_m", [
+            ParamSpec("result", .object("metrics"), nil, "metrics of the model (from eval)"),
+            ParamSpec("reference", .object("metrics"), nil, "metrics of the reference, usually single-task models"),
+        ], doc: "Δm: the mean relative gain over the reference across tasks and metrics, in percent (signs by direction).", category: "training") { ctx in
+            let a = try ctx.require("result", as: Record.self), b = try ctx.require("reference", as: Record.self)
+            return .number((Metrics.deltaM(metricsFromRecord(a), reference: metricsFromRecord(b)) * 100).rounded() / 100)
+        },
+    ]
+}
+
+func models(_ ctx: CallContext) throws -> [ModelValue] {
+    switch ctx.value("model") {
+    case .some(.object(let m as ModelValue)): return [m]
+    case .some(.list(let l)):
+        guard !l.isEmpty else { throw ctx.error("model", "is an empty list") }
+        return try l.map { v in
+            guard case .object(let m as ModelValue) = v else { throw ctx.error("model", "expects a model or a list of models, got a list holding \(v.typeDescription)") }
+            return m
+        }
+    default: throw ctx.error("model", "expects a model or a list of models")
+    }
+}
+
+/// Runs `body` for each model of the `model` argument; one result, or a list of them.
+func forEachModel(_ ctx: CallContext, _ body: (ModelValue) throws -> Value) throws -> Value {
+    let ms = try models(ctx)
+    if ms.count == 1 { return try body(ms[0]) }
+    var out: [Value] = []
+    for m in ms {
+        ctx.output.write("— \(m.label)\n")
+        out.append(try body(m))
+    }
+    return .list(out)
+}
+
+func stepRecord(_ log: StepLog, show: Bool) -> Record {
+    let r = Record("step", title: "step \(log.step)")
+    r.set("step", .number(Double(log.step)))
+    r.set("loss", .number(Double(log.total)))
+    for (t, v) in log.taskLosses { r.set(t, .number(Double(v))) }
+    for (t, v) in log.aux { r.set(t, .number(Double(v))) }
+    r.set("lr", .number(Double(log.lr)))
+    r.customSummary = log.description + String(format: "  lr %.3g", log.lr)
+    return r
+}
+
+/// train / finetune for one model: settings from the arguments, the schedule over this call, optional evaluation per epoch.
+func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> Value {
+    let data = try ctx.require("data", as: DatasetValue.self)
+    try m.checkTasks(data)
+    let reg = ctx.interpreter.table.registry
+    var batch = try ctx.count("batch", 32)
+    if ScriptSettings.fast { batch = min(batch, 16) }
+    let epochs = try ctx.number("epochs", 1)
+    guard epochs > 0 else { throw ctx.error("epochs", "must be positive, got \(formatNumber(epochs))") }
+    if let aux = try ctx.strings("aux") {
+        for a in aux { m.auxWeights[a] = try reg.auxLoss(a).defaultWeight }
+    }
+    let t = try m.ensureTrainer(reg)
+    if ctx.has("aux") { try reg.bind(m.model, trainer: t, auxWeights: m.auxWeights) }
+    let augment = try ctx.bool("augment", true)
+    let perEpoch = try m.stream(data, split: .train, batch: batch, shuffle: true, augment: augment).batchesPerEpoch
+    var total = try ctx.int("steps") ?? max(1, Int((epochs * Double(perEpoch)).rounded()))
+    guard total >= 1 else { throw ctx.error("steps", "must be at least 1") }
+    if ScriptSettings.fast { total = min(total, 4) }
+    var s = TrainSettings()
+    s.lr = Float(try ctx.number("lr", 1e-3))
+    s.minLR = Float(try ctx.number("min_lr", 1e-6))
+    s.warmup = min(try ctx.count("warmup", 0, min: 0), total)
+    s.schedule = try ctx.string("schedule", "cosine")
+    s.weightDecay = try ctx.number("weight_decay").map { Float($0) }
+    s.mi = try ctx.number("mi").map { Float($0) }
+    s.switchW = try ctx.number("switch").map { Float($0) }
+    s.zW = try ctx.number("z").map { Float($0) }
+    s.clip = try ctx.number("clip").map { Float($0) }
+    if let w = try ctx.string("weighting") { s.weighting = TaskWeighting(rawValue: w) }
+    else if m.model.config.tasks.contains(where: { $0.weight != 1 }) { s.weighting = .fixed }
+    s.augment = augment
+    let evalEach = try ctx.bool("eval", false)
+    let chunks: [Int] = evalEach ? stride(from: 0, to: total, by: perEpoch).map { min(perEpoch, total - $0) } : [total]
+    let start = Date(), firstStep = m.steps
+    var last: StepLog? = nil
+    var lastEval: Record? = nil
+    let meter = ProgressMeter(ctx.output, label: label, total: total)
+    var done = 0
+    for (ci, n) in chunks.enumerated() {
+        s.offset = done; s.total = total
+        let logs = try m.trainSteps(data, n: n, batch: batch, settings: s, registry: reg, meter: meter, startCount: done)
+        done += n
+        last = logs.last ?? last
+        if evalEach {
+            var limit: Int? = nil
+            if ScriptSettings.fast { limit = 2 }
+            let (metrics, count) = try m.evaluate(data, split: .test, batch: max(batch, 64), limit: limit, registry: reg, meter: nil)
+            m.record(eval: EvalPoint(step: m.steps, split: "test", metrics: metrics))
+            let r = metricsRecord(metrics, order: m.model.tasks, title: "epoch \(ci + 1) eval test (\(count) images)")
+            ctx.output.write(r.summary + "\n")
+            lastEval = r
+        }
+    }
+    let el = Date().timeIntervalSince(start)
+    let r = Record("training", title: label)
+    r.set("steps", .number(Double(m.steps - firstStep)))
+    r.set("step", .number(Double(m.steps)))
+    r.set("seconds", .number((el * 100).rounded() / 100))
+    if let l = last {
+        r.set("loss", .number(Double(l.total)))
+        for (tn, v) in l.taskLosses { r.set(tn, .number(Double(v))) }
+        for (tn, v) in l.aux { r.set(tn, .number(Double(v))) }
+    }
+    if let e = lastEval { r.set("eval", .object(e)) }
+    let ep = Double(m.steps - firstStep) / Double(perEpoch)
+    var sum = "\(label): \(m.steps - firstStep) steps (\(formatNumber((ep * 100).rounded() / 100)) epoch\(ep == 1 ? "" : "s")) in \(formatDuration(el)), "
+        + String(format: "%.2f it/s", Double(m.steps - firstStep) / max(el, 1e-9))
+    if let l = last {
+        sum += String(format: "; loss %.4f", l.total)
+        if !l.taskLosses.isEmpty { sum += " (" + l.taskLosses.map { "\($0.0) " + String(format: "%.4f", $0.1) }.joined(separator: " ") + ")" }
+    }
+    r.customSummary = sum
+    return .object(r)
+}
