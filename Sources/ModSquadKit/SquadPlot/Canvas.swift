@@ -85,10 +85,11 @@ public final class Canvas {
         guard w.isFinite, h.isFinite, scale.isFinite, scale > 0, w >= 1, h >= 1 else {
             throw PlotError.badInput(plot: "canvas", message: "size \(w)×\(h) at scale \(scale) is not drawable")
         }
-        let pw = Int((w * scale).rounded(.up)), ph = Int((h * scale).rounded(.up))
-        guard pw <= Canvas.maxSide, ph <= Canvas.maxSide else {
-            throw PlotError.badInput(plot: "canvas", message: "\(pw)×\(ph) pixels is larger than \(Canvas.maxSide) on a side; plot fewer items per image")
+        let dw = (w * scale).rounded(.up), dh = (h * scale).rounded(.up)
+        guard dw <= Double(Canvas.maxSide), dh <= Double(Canvas.maxSide) else {
+            throw PlotError.badInput(plot: "canvas", message: "\(Int(min(dw, 1e15)))×\(Int(min(dh, 1e15))) pixels is larger than \(Canvas.maxSide) on a side; plot fewer items per image")
         }
+        let pw = Int(dw), ph = Int(dh)
         guard let s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(pw), Int32(ph)) else { throw PlotError.cairo("no surface") }
         if cairo_surface_status(s) != CAIRO_STATUS_SUCCESS {
             let m = String(cString: cairo_status_to_string(cairo_surface_status(s)))

@@ -68,6 +68,7 @@ func plotExperts(_ usage: UsageStats, notes: [String: String], to path: String, 
                  columns: Int, title: String?, style: PlotStyle) throws -> PlotOutput {
     let plot = "plot_experts"
     let ls = try usageLayers(usage, layers, plot: plot)
+    guard !path.isEmpty else { throw PlotError.cannotWrite(path: path, reason: "the path is empty") }
     let panels = try ls.map { try usagePanel(usage, layer: $0, note: notes[$0], plot: plot) }
     if perLayer {
         var files: [PlotFile] = []

@@ -36,7 +36,7 @@ struct Raster {
     /// Sample `i` of images [B, C, H, W] for display: RGB (first three channels) or gray; values already
     /// in [0, 1] are shown as they are, others are stretched from the image's min to its max.
     static func input(_ images: Tensor, _ i: Int, plot: String) throws -> Raster {
-        guard images.ndim == 4, images.shape[0] > i, i >= 0 else {
+        guard images.ndim == 4, images.shape[0] > i, i >= 0, images.shape[1] > 0, images.shape[2] > 0, images.shape[3] > 0 else {
             throw PlotError.badInput(plot: plot, message: "images must be [B, C, H, W] with sample \(i); got \(images.shape)")
         }
         let c = images.shape[1], h = images.shape[2], w = images.shape[3], plane = h * w
@@ -109,6 +109,7 @@ enum DenseFallback {
     static func raster(c: Int, h: Int, w: Int, v: [Float], range: (Float, Float)) -> Raster {
         let plane = h * w
         switch c {
+        case ...0: return Raster(values: [Float](repeating: 0.5, count: plane), channels: 1, height: h, width: w)
         case 1: return Raster.mapped(v, height: h, width: w, map: .viridis, lo: range.0, hi: range.1)
         case 3:
             let f = v.filter { $0.isFinite }
@@ -139,6 +140,7 @@ enum GlobalText {
     static func prediction(_ t: Tensor, _ i: Int, names: [String]?) -> (String, Int?) {
         guard t.ndim == 2, i >= 0, i < t.shape[0] else { return ("?", nil) }
         let c = t.shape[1], row = Array(UnsafeBufferPointer(start: t.data + i * c, count: c))
+        guard c >= 1 else { return ("—", nil) }
         if c == 1 { return (Ticks.format(Double(row[0])), nil) }
         var best = 0
         for k in 1..<c where row[k] > row[best] { best = k }
@@ -156,6 +158,7 @@ enum GlobalText {
         case .values(let v):
             guard v.ndim == 2, i >= 0, i < v.shape[0] else { return ("?", nil) }
             let c = v.shape[1], row = Array(UnsafeBufferPointer(start: v.data + i * c, count: c))
+            guard c >= 1 else { return ("—", nil) }
             if c == 1 { return (Ticks.format(Double(row[0])), nil) }
             var best = 0
             for k in 1..<c where row[k] > row[best] { best = k }

@@ -123,8 +123,8 @@ struct RouteGrid: Panel {
                 let box = PlotRect(x: x0 + Double(j) * (cell + ImageGrid.gap), y: ry, width: cell, height: cell)
                 let r = try (j == 0 ? input : input.grayscale(lighten: 0.25)).draw(c, in: box)
                 regions["\(label)/\(col)"] = r
-                guard j > 0, let ex = routes.experts[col]?[i] else { c.stroke(r, Color(hex: 0xBBBBBB), lineWidth: 0.8); continue }
-                let pw = r.width / Double(g), ph = r.height / Double(g)
+                guard j > 0, let rows = routes.experts[col], i < rows.count else { c.stroke(r, Color(hex: 0xBBBBBB), lineWidth: 0.8); continue }
+                let ex = rows[i], pw = r.width / Double(g), ph = r.height / Double(g)
                 for p in 0..<min(ex.count, g * g) {
                     let pr = PlotRect(x: r.x + Double(p % g) * pw, y: r.y + Double(p / g) * ph, width: pw, height: ph)
                     regions["\(label)/\(col)/\(p)"] = pr
