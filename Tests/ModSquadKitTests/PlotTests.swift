@@ -223,6 +223,21 @@ final class PlotTests: XCTestCase {
         XCTAssertThrowsError(try plotExperts(bad, to: path("e.png"))) { XCTAssertTrue("\($0)".contains("not finite"), "\($0)") }
     }
 
+    func testExpertsOfAnExtractedModelUseFullModelNumbers() throws {
+        let m = try modelWithUsage()
+        for l in m.usage.layers { m.usage.set(layer: l, task: "edge", ema: [0.01, 5, 0.01, 5]) }
+        let (small, report) = try m.extract(task: "edge")
+        XCTAssertEqual(report.keptPerLayer.map(\.kept), [[1, 3], [1, 3], [1, 3], [1, 3]])
+        let out = try plotExperts(small, to: path("small.png"))
+        let img = try PlotCheck.png(out.paths[0], out.width, out.height)
+        for l in m.usage.layers {
+            XCTAssertNotNil(out.regions["\(l)/edge/1"]); XCTAssertNotNil(out.regions["\(l)/edge/3"])
+            XCTAssertNil(out.regions["\(l)/edge/0"], "only kept experts are columns")
+            let (x, y) = PlotCheck.corner(out.regions["\(l)/edge/3"]!)
+            PlotCheck.assertColor(img, x, y, ColorMap.blues.color(1), "\(l)")
+        }
+    }
+
     func testTaskRelationsMatrixAndClusteredOrder() throws {
         // a and c share experts 0-1, b and d share 2-3, e is spread; two layers.
         let u = UsageStats()

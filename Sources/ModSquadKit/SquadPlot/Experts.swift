@@ -16,17 +16,26 @@ func usageLayers(_ usage: UsageStats, _ requested: [String]?, plot: String) thro
     return req
 }
 
-/// "MoA, top-2 of 8 experts" for each MoE layer of a model.
-func layerNotes(_ model: SquadModel) -> [String: String] {
-    var notes: [String: String] = [:]
-    for (i, b) in model.config.blocks.enumerated() {
-        if case let .moa(e, k) = b.attention { notes["blocks.\(i).attn"] = "MoA · top-\(k) of \(e)" }
-        if case let .moe(e, k) = b.mlp { notes["blocks.\(i).mlp"] = "MoE-MLP · top-\(k) of \(e)" }
+/// "MoA · top-2 of 8" for each MoE layer of a model; for an extracted model, "kept 3 of 8" and the kept
+/// experts' full-model numbers as column labels.
+func layerNotes(_ model: SquadModel) -> (notes: [String: String], columns: [String: [String]]) {
+    var notes: [String: String] = [:], columns: [String: [String]] = [:]
+    func add(_ name: String, _ kind: String, _ e: Int, _ k: Int, _ router: ExtractedRouter?) {
+        if let r = router {
+            notes[name] = "\(kind) · top-\(k) · kept \(r.kept.count) of \(r.width)"
+            columns[name] = r.kept.map(String.init)
+        } else {
+            notes[name] = "\(kind) · top-\(k) of \(e)"
+        }
     }
-    return notes
+    for (i, b) in model.config.blocks.enumerated() {
+        if case let .moa(e, k) = b.attention { add("blocks.\(i).attn", "MoA", e, k, b.attentionRouter) }
+        if case let .moe(e, k) = b.mlp { add("blocks.\(i).mlp", "MoE-MLP", e, k, b.mlpRouter) }
+    }
+    return (notes, columns)
 }
 
-func usagePanel(_ usage: UsageStats, layer: String, note: String?, plot: String) throws -> HeatmapPanel {
+func usagePanel(_ usage: UsageStats, layer: String, note: String?, columns: [String]?, plot: String) throws -> HeatmapPanel {
     let tasks = usage.tasks(in: layer)   // alphabetical, as the authors
     var rows: [[Double]] = []
     for t in tasks {
@@ -39,7 +48,7 @@ func usagePanel(_ usage: UsageStats, layer: String, note: String?, plot: String)
     rows = rows.map { $0 + [Double](repeating: 0, count: experts - $0.count) }
     let hi = max(rows.joined().max() ?? 0, 1e-9)
     let wide = experts > 24
-    return HeatmapPanel(title: layer, subtitle: note ?? "", rowLabels: tasks, columnLabels: (0..<experts).map(String.init),
+    return HeatmapPanel(title: layer, subtitle: note ?? "", rowLabels: tasks, columnLabels: columns.flatMap { $0.count == experts ? $0 : nil } ?? (0..<experts).map(String.init),
                         values: rows, lo: 0, hi: hi, map: .blues,
                         annotate: { String(Int($0)) }, xLabel: "expert", cellWidth: wide ? 22 : 30, cellHeight: 22,
                         regionPrefix: layer + "/")
@@ -54,22 +63,24 @@ func usagePanel(_ usage: UsageStats, layer: String, note: String?, plot: String)
 @discardableResult
 public func plotExperts(_ usage: UsageStats, to path: String, perLayer: Bool = false, layers: [String]? = nil,
                         columns: Int = 2, title: String? = "Expert usage per task (%)", style: PlotStyle = PlotStyle()) throws -> PlotOutput {
-    try plotExperts(usage, notes: [:], to: path, perLayer: perLayer, layers: layers, columns: columns, title: title, style: style)
+    try plotExperts(usage, notes: [:], columns: [:], to: path, perLayer: perLayer, layers: layers, columns: columns, title: title, style: style)
 }
 
-/// `plotExperts` for a model: its usage statistics, with each layer's kind and top-k in the panel titles.
+/// `plotExperts` for a model: its usage statistics, with each layer's kind and top-k in the panel titles;
+/// an extracted model's columns are its kept experts' numbers in the full model (region names use them too).
 @discardableResult
 public func plotExperts(_ model: SquadModel, to path: String, perLayer: Bool = false, layers: [String]? = nil,
                         columns: Int = 2, title: String? = "Expert usage per task (%)", style: PlotStyle = PlotStyle()) throws -> PlotOutput {
-    try plotExperts(model.usage, notes: layerNotes(model), to: path, perLayer: perLayer, layers: layers, columns: columns, title: title, style: style)
+    let info = layerNotes(model)
+    return try plotExperts(model.usage, notes: info.notes, columns: info.columns, to: path, perLayer: perLayer, layers: layers, columns: columns, title: title, style: style)
 }
 
-func plotExperts(_ usage: UsageStats, notes: [String: String], to path: String, perLayer: Bool, layers: [String]?,
+func plotExperts(_ usage: UsageStats, notes: [String: String], columns labels: [String: [String]], to path: String, perLayer: Bool, layers: [String]?,
                  columns: Int, title: String?, style: PlotStyle) throws -> PlotOutput {
     let plot = "plot_experts"
     let ls = try usageLayers(usage, layers, plot: plot)
     guard !path.isEmpty else { throw PlotError.cannotWrite(path: path, reason: "the path is empty") }
-    let panels = try ls.map { try usagePanel(usage, layer: $0, note: notes[$0], plot: plot) }
+    let panels = try ls.map { try usagePanel(usage, layer: $0, note: notes[$0], columns: labels[$0], plot: plot) }
     if perLayer {
         var files: [PlotFile] = []
         for (l, p) in zip(ls, panels) {
