@@ -108,6 +108,8 @@ enum BenchModel {
         if mode == "train" {
             let tr = Trainer(model, options: opts)
             for i in 0..<(o.warmup + o.reps) {
+                if i == o.warmup { Profiler.shared.reset() }
+                Profiler.shared.mark()
                 let t0 = now(), c0 = cpuSeconds()
                 try tr.trainStep(x, y)
                 if i >= o.warmup { times.append(now() - t0); cpu.append(cpuSeconds() - c0) }
@@ -134,6 +136,7 @@ enum BenchModel {
             }
         }
         let med = median(times), gf = (mode == "train" ? fl.trainStep : fl.inferOneTask) / 1e9
+        if Profiler.shared.enabled && mode == "train" && !o.json { print(Profiler.shared.table(steps: o.reps)) }
         let rss = peakRSSMiB()
         if !o.json {
             print("config \(s.name) \(label): \(params) params, threads \(o.threads), \(o.reps) steps after \(o.warmup) warm-up")

@@ -244,3 +244,32 @@ final class BaselineTests: XCTestCase {
         XCTAssertEqual(try Checkpoint.load(url).model.config, m3.config)
     }
 }
+
+final class GuardTests: XCTestCase {
+    /// A NaN step is reported (which task) and skipped with the weights untouched; M in a row stop training.
+    func testNonFiniteStepsAreSkippedThenTrainingStops() throws {
+        var rng = RNG(seed: 50)
+        let m = try SquadModel(Toy.config())
+        var o = TrainOptions(); o.maxBadSteps = 3
+        let tr = Trainer(m, options: o)
+        let (x, y) = Toy.batch(4, rng: &rng)
+        try tr.trainStep(x, y)
+        let good = m.stateDict().mapValues { $0.array }
+        var bad = y
+        bad["bright"] = .values(Tensor(repeating: .nan, shape: [4, 1]))
+        for i in 1...2 {
+            let log = try tr.trainStep(x, bad)
+            XCTAssertEqual(log.skipped, "loss of task 'bright' is nan", "step \(i)")
+            XCTAssertTrue(log.description.contains("skipped"), log.description)
+        }
+        for (k, v) in good { XCTAssertEqual(m.parameter(k)!.array, v, "\(k) untouched by skipped steps") }
+        XCTAssertThrowsError(try tr.trainStep(x, bad)) {
+            XCTAssertEqual($0 as? TrainingError, .diverged(step: 1, count: 3, last: "loss of task 'bright' is nan"))
+        }
+        for (k, v) in good { XCTAssertEqual(m.parameter(k)!.array, v, k) }
+        XCTAssertEqual(tr.skippedSteps, 3)
+        // a good step resets the streak
+        XCTAssertNil(try tr.trainStep(x, y).skipped)
+        XCTAssertEqual(tr.skippedInARow, 0)
+    }
+}

@@ -39,8 +39,7 @@ public final class MoEMLP: Module {
         let d = Dispatch(choices: rec.choices, topK: k, experts: experts, capacity: cap)
         let xs = try x.gatherRows(d.token)
         let h = try xs.groupedLinear(w1, b1, sizes: d.sizes).gelu()
-        let ys = try h.groupedLinear(w2, b2, sizes: d.sizes).scaleRows(gates.gatherRows(d.order))
-        let y = try ys.scatterAddRows(d.token, rows: x.shape[0])
+        let y = try h.groupedLinear(w2, b2, sizes: d.sizes).combineRows(scales: gates.gatherRows(d.order), index: d.token, rows: x.shape[0])
         return (y, rec.withDropped(d.dropped))
     }
 
@@ -112,8 +111,8 @@ public final class MoAttention: Module {
         q = h == 1 ? try q.reshaped([g, n * k, dh]) : try q.reshaped([g, n * k, h, dh]).permuted([0, 2, 1, 3]).reshaped([g * h, n * k, dh])
         var o = try Tensor.attention(q, kvParts[0], kvParts[1])        // [G·h, N·k, dh]
         o = h == 1 ? try o.reshaped([rows * k, f]) : try o.reshaped([g, h, n * k, dh]).permuted([0, 2, 1, 3]).reshaped([rows * k, f])
-        let ys = try o.gatherRows(d.order).groupedLinear(wo, bo, sizes: d.sizes).scaleRows(gates.gatherRows(d.order))
-        let y = try ys.scatterAddRows(d.token, rows: rows).reshaped([g, n, dim])
+        let y = try o.gatherRows(d.order).groupedLinear(wo, bo, sizes: d.sizes)
+            .combineRows(scales: gates.gatherRows(d.order), index: d.token, rows: rows).reshaped([g, n, dim])
         return (y, rec.withDropped(d.dropped))
     }
 

@@ -24,6 +24,8 @@ public struct TrainOptions: Codable, Equatable, Sendable {
     public var switchWeight: Float = 0
     public var zWeight: Float = 0
     public var clipNorm: Float = 0
+    /// Training stops after this many non-finite steps in a row.
+    public var maxBadSteps = 5
     public var weighting: TaskWeighting = .equal
     public init() {}
 }
@@ -35,12 +37,25 @@ public struct StepLog: CustomStringConvertible {
     public var aux: [(String, Float)]
     public var lr: Float
     public var dropped: Int
+    /// Why the step was skipped by the non-finite guard (nil: it was applied).
+    public var skipped: String? = nil
     public var description: String {
         var s = String(format: "step %d  loss %.4f", step, total)
+        if let why = skipped { return "step \(step) skipped: \(why); weights unchanged" }
         for (t, v) in taskLosses { s += "  \(t) " + String(format: "%.4f", v) }
         for (t, v) in aux { s += "  \(t) " + String(format: "%.4g", v) }
         if dropped > 0 { s += "  dropped \(dropped)" }
         return s
+    }
+}
+
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case diverged(step: Int, count: Int, last: String)
+    public var description: String {
+        switch self {
+        case let .diverged(step, count, last):
+            return "training stopped at step \(step): \(count) steps in a row were non-finite (last: \(last)); the weights are those of the last good step"
+        }
     }
 }
 
@@ -51,6 +66,8 @@ public final class Trainer {
     /// σ per task for uncertainty weighting (saved as loss_weights.<task>).
     public private(set) var sigma: [String: Tensor] = [:]
     public private(set) var step = 0
+    /// Steps skipped by the non-finite guard: in a row, and in all.
+    public private(set) var skippedInARow = 0, skippedSteps = 0
     /// Task losses from plugins (by task spec); nil uses the spec's built-in loss kind.
     public var lossFunction: ((TaskSpec, Tensor, TaskTarget) throws -> Tensor)?
     /// Fills in targets the batch lacks from the images (self-supervised plugin tasks).
@@ -151,6 +168,19 @@ public final class Trainer {
             Autograd.reset(); model.zeroGrad(); for s in sigma.values { s.grad = nil }
             throw error
         }
+        // Non-finite guard: a step whose loss or gradients hold NaN/Inf is skipped with the
+        // weights untouched; after maxBadSteps such steps in a row training stops.
+        if let problem = nonFinite(total: total, tasks: tl, aux: aux) {
+            model.zeroGrad(); for s in sigma.values { s.grad = nil }
+            skippedInARow += 1
+            skippedSteps += 1
+            if skippedInARow >= options.maxBadSteps {
+                throw TrainingError.diverged(step: step, count: skippedInARow, last: problem)
+            }
+            return StepLog(step: step, total: total.scalar, taskLosses: tl.map { ($0.0, $0.1.scalar) },
+                           aux: aux.map { ($0.0, $0.1.scalar) }, lr: lr, dropped: 0, skipped: problem)
+        }
+        skippedInARow = 0
         if options.clipNorm > 0 { clipGradNorm(optimizer.params, maxNorm: options.clipNorm) }
         optimizer.step()
         model.zeroGrad()
@@ -159,6 +189,22 @@ public final class Trainer {
         step += 1
         return StepLog(step: step, total: total.scalar, taskLosses: tl.map { ($0.0, $0.1.scalar) },
                        aux: aux.map { ($0.0, $0.1.scalar) }, lr: lr, dropped: recs.reduce(0) { $0 + $1.dropped })
+    }
+
+    /// Names what went non-finite: a task's loss, an aux term, or the first parameter whose gradient did.
+    func nonFinite(total: Tensor, tasks: [(String, Tensor)], aux: [(String, Tensor)]) -> String? {
+        if total.scalar.isFinite {
+            for p in optimizer.params {
+                guard let g = p.tensor.grad else { continue }
+                if let i = (0..<g.count).first(where: { !g.data[$0].isFinite }) {
+                    return "gradient of \(p.name) is \(g.data[i]) at index \(i)"
+                }
+            }
+            return nil
+        }
+        for (t, l) in tasks where !l.scalar.isFinite { return "loss of task '\(t)' is \(l.scalar)" }
+        for (t, l) in aux where !l.scalar.isFinite { return "aux loss '\(t)' is \(l.scalar)" }
+        return "total loss is \(total.scalar)"
     }
 
     /// Restores the step counter and loss weights from a checkpoint.

@@ -43,6 +43,13 @@ public enum Autograd {
     /// outside this module (MoE dispatch, the MI loss, plugins) join the tape.
     @inline(__always) public static func record(_ out: Tensor, op: String = #function, _ backward: @escaping (Tensor) -> Void) {
         out.requiresGrad = true
+        if Profiler.shared.enabled {
+            Profiler.shared.forward(op)
+            tape.append(Entry(output: out, op: op, backward: { g in
+                let t0 = Profiler.clock(); backward(g); Profiler.shared.backward(op, Profiler.clock() - t0)
+            }))
+            return
+        }
         tape.append(Entry(output: out, op: op, backward: backward))
     }
 }

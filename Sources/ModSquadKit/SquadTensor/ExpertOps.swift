@@ -56,4 +56,46 @@ extension Tensor {
         }
         return out
     }
+
+    /// out[index[i]] += scales[i]·src[i]: the MoE combine (gate scaling fused with the
+    /// scatter-add back to token order). src [P, D], scales [P], index [P] -> [rows, D]
+    public func combineRows(scales: Tensor, index: [Int], rows: Int) throws -> Tensor {
+        let src = self
+        guard src.ndim == 2, scales.count == src.shape[0], index.count == src.shape[0] else {
+            throw TensorError.shapeMismatch(op: "combineRows", shapes: [src.shape, scales.shape, [index.count]], expected: "src [P, D], P scales and P indices")
+        }
+        for (j, i) in index.enumerated() where i < 0 || i >= rows {
+            throw TensorError.invalidArgument(op: "combineRows", message: "index \(i) at position \(j) out of range 0..<\(rows)")
+        }
+        let p = src.shape[0], d = src.shape[1]
+        let out = Tensor(zeros: [rows, d])
+        let ps = src.data, pw = scales.data, po = out.data
+        for j in 0..<p { let w = pw[j], o = po + index[j] * d, s = ps + j * d; for c in 0..<d { o[c] += w * s[c] } }
+        if Autograd.needs(src, scales) {
+            Autograd.record(out) { g in
+                let pg = g.data
+                accumulate(into: src) { gs, acc in       // d src[j] = scales[j]·g[index[j]]
+                    index.withUnsafeBufferPointer { ib in
+                        Engine.parallelFor(p, grain: max(1, 32_768 / max(d, 1))) { r in
+                            for j in r {
+                                let w = pw[j], s = pg + ib[j] * d, t = gs + j * d
+                                if acc { for c in 0..<d { t[c] += w * s[c] } } else { for c in 0..<d { t[c] = w * s[c] } }
+                            }
+                        }
+                    }
+                }
+                accumulate(into: scales) { gw, acc in    // d scales[j] = ⟨g[index[j]], src[j]⟩
+                    index.withUnsafeBufferPointer { ib in
+                        Engine.parallelFor(p, grain: max(1, 32_768 / max(d, 1))) { r in
+                            for j in r {
+                                let v = Kernels.dot(pg + ib[j] * d, ps + j * d, d)
+                                gw[j] = (acc ? gw[j] : 0) + v
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
 }

@@ -16,9 +16,13 @@ extension Tensor {
         let out = Tensor(shape: s, storage: storage, requiresGrad: false)
         if Autograd.needs(self) {
             Autograd.record(out) { g in
-                accumulate(into: self) { gx, acc in
-                    let pg = g.data
-                    if acc { for i in 0..<self.count { gx[i] += pg[i] } } else { gx.update(from: pg, count: self.count) }
+                guard self.requiresGrad else { return }
+                if let gx = self.grad {
+                    let pg = g.data, px = gx.data
+                    for i in 0..<self.count { px[i] += pg[i] }
+                } else {
+                    // The first gradient is the output's own buffer seen in this shape: no copy.
+                    self.grad = Tensor(shape: self.shape, storage: g.storage, requiresGrad: false)
                 }
             }
         }
