@@ -35,7 +35,7 @@ func trainingBuiltins() -> [Builtin] {
             ParamSpec("batch", .int, .number(32), "batch size"),
             ParamSpec("lr", .number, Value.none, "learning rate (default: the last one used, else 1e-3)"),
             ParamSpec("mi", .number, Value.none, "MI loss weight"),
-        ], doc: "Runs n training steps on the next batches and shows every loss term of each.", category: "training") { ctx in
+        ], doc: "Runs n training steps on the next batches, showing every loss term of each; returns the last step's losses.", category: "training") { ctx in
             let m = try ctx.require("model", as: ModelValue.self)
             let data = try ctx.require("data", as: DatasetValue.self)
             var n = try ctx.count("n", 1), batch = try ctx.count("batch", 32)
@@ -44,11 +44,13 @@ func trainingBuiltins() -> [Builtin] {
             s.lr = try ctx.number("lr").map { Float($0) }
             s.mi = try ctx.number("mi").map { Float($0) }
             s.schedule = "constant"
+            let first = m.steps
+            // Every step but the last prints as it ends; the last is the value (an expression statement prints it).
             let logs = try m.trainSteps(data, n: n, batch: batch, settings: s, registry: ctx.interpreter.table.registry, meter: nil) { log in
-                ctx.output.write(log.description + String(format: "  lr %.3g", log.lr) + "\n")
+                if log.step - first < n { ctx.output.write(stepRecord(log).summary + "\n") }
             }
             guard let last = logs.last else { return .none }
-            return .object(stepRecord(last, show: false))
+            return .object(stepRecord(last))
         },
         Builtin("eval_step", [
             ParamSpec("model", .object("model"), nil, "the model"), dataParam,
@@ -145,7 +147,7 @@ func forEachModel(_ ctx: CallContext, _ body: (ModelValue) throws -> Value) thro
     return .list(out)
 }
 
-func stepRecord(_ log: StepLog, show: Bool) -> Record {
+func stepRecord(_ log: StepLog) -> Record {
     let r = Record("step", title: "step \(log.step)")
     r.set("step", .number(Double(log.step)))
     r.set("loss", .number(Double(log.total)))

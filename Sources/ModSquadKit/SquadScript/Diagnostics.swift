@@ -81,7 +81,7 @@ public func nearestName(_ name: String, in candidates: [String]) -> String? {
     let lower = name.lowercased()
     var best: (String, Int)? = nil
     for c in candidates where c != name {
-        let d = c.lowercased() == lower ? 0 : editDistance(c.lowercased(), lower)
+        let d = c.lowercased() == lower ? 0 : typoDistance(c.lowercased(), lower)
         if best == nil || d < best!.1 || (d == best!.1 && c < best!.0) { best = (c, d) }
     }
     guard let (c, d) = best else { return nil }
@@ -95,4 +95,22 @@ public func nearestName(_ name: String, in candidates: [String]) -> String? {
 /// " (did you mean 'x'?)" or "".
 public func didYouMean(_ name: String, in candidates: [String]) -> String {
     nearestName(name, in: candidates).map { " (did you mean '\($0)'?)" } ?? ""
+}
+
+/// Edit distance where swapping two neighbours counts as one edit (optimal string alignment).
+public func typoDistance(_ a: String, _ b: String) -> Int {
+    let x = Array(a), y = Array(b)
+    if x.isEmpty { return y.count }
+    if y.isEmpty { return x.count }
+    var d = [[Int]](repeating: [Int](repeating: 0, count: y.count + 1), count: x.count + 1)
+    for i in 0...x.count { d[i][0] = i }
+    for j in 0...y.count { d[0][j] = j }
+    for i in 1...x.count {
+        for j in 1...y.count {
+            let cost = x[i - 1] == y[j - 1] ? 0 : 1
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 && j > 1 && x[i - 1] == y[j - 2] && x[i - 2] == y[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
+        }
+    }
+    return d[x.count][y.count]
 }

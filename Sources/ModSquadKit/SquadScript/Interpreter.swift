@@ -113,6 +113,8 @@ public final class Interpreter {
         case .object(let img as ImageValue): output.display(img)
         case .list(let l) where !l.isEmpty && l.allSatisfy({ if case .object(let o) = $0 { return o is ImageValue }; return false }):
             for case .object(let img as ImageValue) in l { output.display(img) }
+        case .list(let l) where !l.isEmpty && l.allSatisfy({ if case .object = $0 { return true }; return false }):
+            for v in l { output.write(v.summary + "\n") }   // models, records: one line each
         default: output.write(v.summary + "\n")
         }
     }

@@ -38,7 +38,7 @@ public enum Value {
                 parts.append(s); width += s.count + 2
             }
             return "[" + parts.joined(separator: ", ") + "]"
-        case .object(let o): return top ? o.summary : "<\(o.typeName)>"
+        case .object(let o): return top ? o.summary : (o as? ModelValue).map { "<model \($0.label)>" } ?? "<\(o.typeName)>"
         case .function(let b): return "<builtin \(b.signature)>"
         }
     }
