@@ -174,7 +174,10 @@ public final class DataLoader {
                 out[task] = .labels(z)
             default:
                 // global targets: kept, or exchanged with their partner on flipped samples
-                if case .swap(let other) = rule(ds, task, dense: false), let partner = targets[other] {
+                if case .swap(let other) = rule(ds, task, dense: false) {
+                    guard let partner = targets[other] else {
+                        throw DataError.invalid("flip: task '\(task)' trades places with '\(other)' when an image is mirrored, but the batch has no '\(other)' target; add '\(other)' to the tasks or turn augmentation off")
+                    }
                     out[task] = try swapped(target, partner, mask, task: task)
                 } else {
                     out[task] = target

@@ -61,7 +61,7 @@ public final class FolderDataset: MultiTaskDataset, FlipDescribing {
             let why = FileManager.default.fileExists(atPath: url.path) ? "cannot read as UTF-8 text" : "no such file"
             throw DataError.file(path: url.path, row: nil, message: why)
         }
-        let records = try FolderDataset.parseCSV(text, path: url.path)
+        let records = try FolderDataset.parseCSV(text, path: url.path).filter { !($0.fields.count == 1 && $0.fields[0].isEmpty) }
         guard let header = records.first else { throw DataError.file(path: url.path, row: nil, message: "is empty; the first line must be a header starting with 'image'") }
         func fail(_ row: Int, _ m: String) -> DataError { .file(path: url.path, row: row, message: m) }
         guard header.fields.first == "image" else {
@@ -85,7 +85,7 @@ public final class FolderDataset: MultiTaskDataset, FlipDescribing {
             cols.append(FolderColumn(name: parts[0], kind: kind, size: 0)); positions.append(j)
         }
         guard !cols.isEmpty else { throw fail(header.line, "no task columns; add at least one name:kind column after 'image'") }
-        let data = records.dropFirst().filter { !($0.fields.count == 1 && $0.fields[0].isEmpty) }
+        let data = records.dropFirst()
         guard !data.isEmpty else { throw DataError.file(path: url.path, row: nil, message: "has a header but no rows") }
 
         var size = 0, splitOf: [DataSplit?] = []
@@ -162,9 +162,9 @@ public final class FolderDataset: MultiTaskDataset, FlipDescribing {
             }
         } else {
             let t: Tensor
-            do { t = try NPY.read(folder.appendingPathComponent(cell)) } catch let TensorError.io(_, message) {
-                throw fail("\(col.name) file '\(cell)': \(message)")
-            }
+            do { t = try NPY.read(cell.hasPrefix("/") ? URL(fileURLWithPath: cell) : folder.appendingPathComponent(cell)) }
+            catch let TensorError.io(_, message) { throw fail("\(col.name) file '\(cell)': \(message)") }
+            catch { throw fail("\(col.name) file '\(cell)': \(error)") }
             if t.shape == [S, S] { c = 1 } else if t.ndim == 3, t.shape[1] == S, t.shape[2] == S { c = t.shape[0] } else {
                 throw fail("wrong size: '\(cell)' for '\(label)' has shape \(t.shape), expected [\(S), \(S)] or [C, \(S), \(S)] to match the images")
             }
@@ -285,6 +285,11 @@ public final class FolderDataset: MultiTaskDataset, FlipDescribing {
     public static func export(_ ds: MultiTaskDataset, to folder: URL, train: Int? = nil, test: Int? = nil) throws -> URL {
         var header = ["image", "split"], lines: [String] = [], kinds: [String: String] = [:]
         let tasks = ds.taskNames
+        func save(_ t: Tensor, _ rel: String) throws {
+            let u = folder.appendingPathComponent(rel)
+            try FileManager.default.createDirectory(at: u.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try NPY.write(t, to: u)
+        }
         for (split, limit) in [(DataSplit.train, train), (DataSplit.test, test)] {
             let n = min(limit ?? ds.count(split), ds.count(split))
             var start = 0
@@ -306,7 +311,7 @@ public final class FolderDataset: MultiTaskDataset, FlipDescribing {
                             let m = Tensor(uninitialized: [S, S])
                             for k in 0..<hw { m.data[k] = Float(y[b * hw + k]) }
                             let rel = "targets/\(t)/\(name).npy"
-                            try NPY.write(m, to: folder.appendingPathComponent(rel)); row.append(rel)
+                            try save(m, rel); row.append(rel)
                         case .labels(let y):
                             kinds[t] = "class"; row.append(String(y[b]))
                         case .values(let v) where v.ndim == 4:
@@ -316,7 +321,7 @@ public final class FolderDataset: MultiTaskDataset, FlipDescribing {
                             let m = Tensor(uninitialized: [ch, v.shape[2], v.shape[3]])
                             m.data.update(from: v.data + b * m.count, count: m.count)
                             let rel = "targets/\(t)/\(name).npy"
-                            try NPY.write(m, to: folder.appendingPathComponent(rel)); row.append(rel)
+                            try save(m, rel); row.append(rel)
                         case .values(let v):
                             kinds[t] = "value"
                             let per = v.count / max(1, idx.count)

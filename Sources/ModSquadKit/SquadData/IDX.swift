@@ -65,12 +65,13 @@ public enum IDX {
                         status = inflate(&stream, Z_NO_FLUSH)
                         return outBuf.count - Int(stream.avail_out)
                     }
+                    out.append(contentsOf: chunk[0..<produced])
+                    // out of input before the end of the stream: a truncated file
+                    if status == Z_BUF_ERROR && stream.avail_in == 0 { break }
                     if status != Z_OK && status != Z_STREAM_END && !(status == Z_BUF_ERROR && produced > 0) {
                         let msg = stream.msg.map { String(cString: $0) } ?? "error \(status)"
                         throw DataError.file(path: source, row: nil, message: "not valid gzip data (\(msg))")
                     }
-                    out.append(contentsOf: chunk[0..<produced])
-                    if status == Z_BUF_ERROR && stream.avail_in == 0 { break }
                 } while status != Z_STREAM_END
             }
             if status != Z_STREAM_END {

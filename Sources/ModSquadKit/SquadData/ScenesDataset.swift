@@ -259,7 +259,7 @@ struct RecordLayout {
 
     func decodeU8(_ rec: UnsafeRawPointer, _ name: String, _ count: Int, _ dst: UnsafeMutablePointer<Float>) {
         let p = rec.advanced(by: offsets[name]!).assumingMemoryBound(to: UInt8.self)
-        for k in 0..<count { dst[k] = Float(p[k]) * (1 / 255) }
+        for k in 0..<count { dst[k] = Float(p[k]) / 255 }
     }
 
     func decodeF16(_ rec: UnsafeRawPointer, _ name: String, _ count: Int, _ dst: UnsafeMutablePointer<Float>) {
