@@ -7,13 +7,18 @@ import SquadNN
 
 public enum Checkpoint {
     public static let configKey = "modsquad.config", formatKey = "modsquad.format", stepKey = "modsquad.step"
+    public static let rngKey = "modsquad.rng", loaderKey = "modsquad.loader"
 
-    public static func save(_ model: SquadModel, trainer: Trainer? = nil, to url: URL) throws {
+    /// Saves atomically (temporary file, fsync, rename): a crash mid-save leaves the old file.
+    /// `loader` is the data position (epoch, batch) to resume from; the model's RNG is saved too.
+    public static func save(_ model: SquadModel, trainer: Trainer? = nil, loader: (epoch: Int, position: Int)? = nil, to url: URL) throws {
         var tensors = model.stateDict()
         for l in model.usage.layers { for t in model.usage.tasks(in: l) {
             if let f = model.usage.ema[l]?[t] { tensors["usage.\(l).\(t)"] = Tensor(f.map { Float($0) }) }
         } }
         var meta = [formatKey: "1"]
+        meta[rngKey] = model.rng.stateWords.map { String($0, radix: 16) }.joined(separator: ",")
+        if let l = loader { meta[loaderKey] = "\(l.epoch),\(l.position)" }
         let cfg = try JSONEncoder().encode(model.config)
         meta[configKey] = String(decoding: cfg, as: UTF8.self)
         if let tr = trainer {
@@ -39,12 +44,23 @@ public enum Checkpoint {
             if k.hasPrefix("usage.") || k.hasPrefix("optimizer.") || k.hasPrefix("loss_weights.") { extra[k] = v } else { weights[k] = v }
         }
         try model.load(weights)
+        if let words = meta[rngKey]?.split(separator: ",").compactMap({ UInt64($0, radix: 16) }), words.count >= 4 {
+            model.rng = RNG(stateWords: words)
+        }
         for (k, v) in extra where k.hasPrefix("usage.") {
             let rest = k.dropFirst("usage.".count)
             guard let dot = rest.lastIndex(of: ".") else { continue }
             model.usage.set(layer: String(rest[..<dot]), task: String(rest[rest.index(after: dot)...]), ema: v.array.map(Double.init))
         }
         return (model, Int(meta[stepKey] ?? "0") ?? 0, extra)
+    }
+
+    /// The data position saved with a checkpoint, if any.
+    public static func loaderPosition(_ url: URL) throws -> (epoch: Int, position: Int)? {
+        let meta = try SafeTensors.read(url).metadata
+        guard let parts = meta[loaderKey]?.split(separator: ","), parts.count == 2,
+              let e = Int(parts[0]), let p = Int(parts[1]) else { return nil }
+        return (e, p)
     }
 
     /// Restores optimizer moments, loss weights and step into a trainer built for the loaded model.

@@ -20,11 +20,17 @@ public struct RNG: Sendable, Equatable {
         state = (splitmix(), splitmix(), splitmix(), splitmix())
     }
 
-    /// Restores a generator from `stateWords` (for checkpoints).
+    /// Restores a generator from `stateWords` (for checkpoints): the 4 state words, then
+    /// optionally whether a Box–Muller value is cached and its bits. Missing words read as 0.
     public init(stateWords w: [UInt64]) {
-        state = (w[0], w[1], w[2], w[3])
+        let x = w + [UInt64](repeating: 0, count: max(0, 6 - w.count))
+        state = (x[0], x[1], x[2], x[3])
+        spare = x[4] != 0 ? Float(bitPattern: UInt32(truncatingIfNeeded: x[5])) : nil
     }
-    public var stateWords: [UInt64] { [state.0, state.1, state.2, state.3] }
+    /// The full state, including a cached normal: restoring it continues the exact sequence.
+    public var stateWords: [UInt64] {
+        [state.0, state.1, state.2, state.3, spare == nil ? 0 : 1, UInt64(spare?.bitPattern ?? 0)]
+    }
 
     public static func == (a: RNG, b: RNG) -> Bool { a.stateWords == b.stateWords && a.spare == b.spare }
 
