@@ -171,6 +171,9 @@ public final class MultiFashionDataset: MultiTaskDataset, FlipDescribing {
         guard (28...36).contains(size) else { throw DataError.invalid("multifashion: size must be 28...36 (a centre crop of the 36×36 canvas), got \(size)") }
         guard train >= 0, test >= 0 else { throw DataError.invalid("multifashion: sample counts must not be negative") }
         source = try FashionMNIST.load(folder)
+        guard source.count(.train) >= 2, source.count(.test) >= 2 else {
+            throw DataError.file(path: source.folder.path, row: nil, message: "multifashion needs at least two items in each split to pair")
+        }
         counts = (train, test)
         taskNames = tasks; imageSize = size; self.seed = seed
     }
