@@ -70,16 +70,20 @@ func timeRuns(_ reps: Int, _ body: () throws -> Void) rethrows -> [Double] {
 enum Bench {
     static func run(_ args: [String]) throws -> Int32 {
         let opts = try BenchOptions(args)
-        guard let what = opts.rest.first else { throw CommandError("bench: say what to run: gemm | kernels | train | infer") }
+        guard let what = opts.rest.first else { throw CommandError("bench: say what to run: gemm | kernels | train | infer | memory") }
         var rows: [[String: Any]] = []
         switch what {
         case "gemm": rows = gemm(opts)
         case "kernels": rows = try kernels(opts)
+        case "memory":
+            var o = opts
+            if !args.contains("--steps") && !args.contains("--reps") { o.reps = 1000 }
+            rows = try BenchModel.memory(o)
         case "train", "infer":
             var o = opts
             if !args.contains("--steps") && !args.contains("--reps") { o.reps = what == "train" ? 10 : 20 }
             rows = try BenchModel.run(mode: what, o)
-        default: throw CommandError("bench: unknown benchmark '\(what)' (gemm, kernels, train, infer)")
+        default: throw CommandError("bench: unknown benchmark '\(what)' (gemm, kernels, train, infer, memory)")
         }
         if opts.json {
             let data = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])

@@ -93,6 +93,45 @@ enum BenchModel {
         return Double(u.ru_maxrss) / 1024
     }
 
+    /// Resident set size now, from /proc/self/statm.
+    static func currentRSSMiB() -> Double {
+        guard let s = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return .nan }
+        let f = s.split(separator: " ")
+        guard f.count > 1, let pages = Double(f[1]) else { return .nan }
+        return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1048576
+    }
+
+    /// A long training loop on a small squad, printing RSS at intervals: it must stay flat.
+    static func memory(_ o: BenchOptions) throws -> [[String: Any]] {
+        Engine.threads = o.threads
+        var c = SquadConfig()
+        c.image = 16; c.patch = 4; c.channels = 3; c.dim = 32; c.depth = 2; c.heads = 2; c.attentionHeadDim = 16
+        c.moaHeadDim = 16; c.moeHidden = 64; c.mlpRatio = 2
+        c.blocks = try SquadConfig.layout("both", depth: 2, attentionExperts: 4, attentionTopK: 2, mlpExperts: 4, mlpTopK: 2)
+        c.tasks = [TaskSpec("depth", kind: .dense, channels: 1, loss: .l1), TaskSpec("cls", kind: .global, channels: 10, loss: .crossEntropy)]
+        let m = try SquadModel(c)
+        let tr = Trainer(m)
+        var rng = RNG(seed: 3)
+        let steps = o.reps, every = max(1, steps / 10)
+        var samples: [(Int, Double)] = []
+        let t0 = now()
+        for i in 1...steps {
+            let x = Tensor.normal([16, 3, 16, 16], rng: &rng)
+            let y: [String: TaskTarget] = ["depth": .values(Tensor.uniform([16, 1, 16, 16], rng: &rng)),
+                                           "cls": .labels((0..<16).map { _ in rng.int(below: 10) })]
+            try tr.trainStep(x, y)
+            if i % every == 0 || i == 1 {
+                let r = currentRSSMiB()
+                samples.append((i, r))
+                if !o.json { print(String(format: "step %5d  RSS %.1f MiB  pool fresh allocations %d  %.0f steps/s", i, r, BufferPool.shared.statistics.freshAllocations, Double(i) / (now() - t0))) }
+            }
+        }
+        let after = samples.filter { $0.0 >= every }.map(\.1)
+        let growth = (after.last ?? 0) - (after.first ?? 0)
+        if !o.json { print(String(format: "RSS from step %d to %d: %.1f → %.1f MiB (%+.1f MiB)", every, steps, after.first ?? .nan, after.last ?? .nan, growth)) }
+        return [["bench": "memory", "steps": steps, "rss_mib": samples.map { [$0.0, $0.1] }, "growth_mib": growth]]
+    }
+
     static func run(mode: String, _ o: BenchOptions) throws -> [[String: Any]] {
         let s = try setup(o.config)
         Engine.threads = o.threads
