@@ -4,10 +4,10 @@ import ModSquad
 import SquadPluginAPI
 import SquadData
 
-final class FolderPlugin: DatasetPlugin {
-    let name = "folder"
-    let summary = "your data: a folder with manifest.csv (image PNG, then name:kind columns; kinds class, value, dense, rgb, normal, segment)"
-    let parameters = [
+public final class FolderPlugin: DatasetPlugin {
+    public let name = "folder"
+    public let summary = "your data: a folder with manifest.csv (image PNG, then name:kind columns; kinds class, value, dense, rgb, normal, segment)"
+    public let parameters = [
         ParameterInfo("path", "string", "the folder holding manifest.csv (or the .csv file itself)"),
         ParameterInfo("test", "number", default: "0.2", "share of rows held out for testing when there is no split column"),
         ParameterInfo("seed", "int", default: "0", "seed of that split"),
@@ -15,9 +15,9 @@ final class FolderPlugin: DatasetPlugin {
     /// Where the folder's own tasks are registered.
     let registry: PluginRegistry
 
-    init(registry: PluginRegistry = .shared) { self.registry = registry }
+    public init(registry: PluginRegistry = .shared) { self.registry = registry }
 
-    func make(_ args: PluginArguments) throws -> MultiTaskDataset {
+    public func make(_ args: PluginArguments) throws -> MultiTaskDataset {
         try args.checkKnown(parameters.map(\.name))
         let test = try args.double("test", default: 0.2)
         guard test >= 0 && test <= 1 else { throw PluginError.badArgument(owner: name, parameter: "test", message: "must be a fraction within 0...1, got \(test)") }
@@ -27,7 +27,7 @@ final class FolderPlugin: DatasetPlugin {
     }
 
     /// The task plugin a column needs, when no task of its name is registered.
-    static func task(for c: FolderColumn) -> TaskPlugin {
+    public static func task(for c: FolderColumn) -> TaskPlugin {
         switch c.kind {
         case .class: return ClassificationTask(name: c.name, classes: c.size)
         case .value: return RegressionTask(name: c.name, outputs: c.size)
@@ -40,7 +40,7 @@ final class FolderPlugin: DatasetPlugin {
 
     /// Each column uses the registered task of its name when that one fits (kind, and channels, or enough
     /// classes); otherwise a new task is registered for it. A registered task that does not fit is an error.
-    static func registerTasks(of ds: FolderDataset, in registry: PluginRegistry) throws {
+    public static func registerTasks(of ds: FolderDataset, in registry: PluginRegistry) throws {
         for c in ds.columns {
             let wanted = task(for: c)
             if let have = try? registry.task(c.name) {

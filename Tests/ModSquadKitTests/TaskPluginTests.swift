@@ -5,7 +5,7 @@ import SquadTensor
 import ModSquad
 import SquadPluginAPI
 import SquadData
-@testable import BuiltinPlugins
+import BuiltinPlugins
 
 final class TaskPluginTests: XCTestCase {
     func t(_ v: [Float], _ shape: [Int], grad: Bool = false) -> Tensor { try! Tensor(v, shape: shape, requiresGrad: grad) }
@@ -119,7 +119,9 @@ final class TaskPluginTests: XCTestCase {
 
     /// Every task declares metrics exactly as it reports them (names and directions).
     func testMetricInfoMatchesMetrics() throws {
-        for task in builtinTasks() {
+        let registry = PluginRegistry()
+        try BuiltinPlugins.register(into: registry)
+        for task in registry.taskNames.compactMap({ try? registry.task($0) }) {
             let (pred, target) = sample(task, batch: 2, side: 4)
             let ms = try task.metrics(pred, target)
             XCTAssertEqual(ms.map(\.name), task.metricInfo.map(\.name), task.name)
