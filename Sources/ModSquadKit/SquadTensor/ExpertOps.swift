@@ -3,6 +3,19 @@
 import Foundation
 
 extension Tensor {
+    /// Splits each expert's group of rows into pieces of about `minRows`..2·minRows rows:
+    /// (expert, first row, rows).
+    static func rowPieces(sizes: [Int], starts: [Int], minRows: Int) -> [(Int, Int, Int)] {
+        var out: [(Int, Int, Int)] = []
+        for (i, n) in sizes.enumerated() where n > 0 {
+            let parts = max(1, n / minRows)
+            let per = (n + parts - 1) / parts
+            var r = 0
+            while r < n { out.append((i, starts[i] + r, min(per, n - r))); r += per }
+        }
+        return out
+    }
+
     /// y[group e] = x[group e]·W[e] + b[e]. x [M, in], W [E, in, out], b [E, out], sizes [E] (Σ = M) -> [M, out]
     public func groupedLinear(_ w: Tensor, _ bias: Tensor?, sizes: [Int]) throws -> Tensor {
         let x = self
@@ -20,38 +33,40 @@ extension Tensor {
         for i in 1..<max(e, 1) { starts[i] = starts[i - 1] + sizes[i - 1] }
         let out = Tensor(uninitialized: [m, fout])
         let px = x.data, pw = w.data, po = out.data
-        for i in 0..<e where sizes[i] > 0 {
-            let o = po + starts[i] * fout
-            if let b = bias { for r in 0..<sizes[i] { (o + r * fout).update(from: b.data + i * fout, count: fout) } }
-            BLAS.sgemm(transA: false, transB: false, m: sizes[i], n: fout, k: fin, a: px + starts[i] * fin, lda: fin,
-                       b: pw + i * fin * fout, ldb: fout, beta: bias == nil ? 0 : 1, c: o, ldc: fout)
+        // One parallel region per call: row pieces of every expert's group, each one
+        // single-threaded GEMM, scheduled dynamically over the engine's threads.
+        let pieces = Tensor.rowPieces(sizes: sizes, starts: starts, minRows: 128)
+        let pb = bias?.data
+        Engine.parallelItems(pieces.count) { p in
+            let (i, r0, rows) = pieces[p]
+            let o = po + r0 * fout
+            if let b = pb { for r in 0..<rows { (o + r * fout).update(from: b + i * fout, count: fout) } }
+            BLAS.call(false, false, rows, fout, fin, 1, px + r0 * fin, fin, pw + i * fin * fout, fout, pb == nil ? 0 : 1, o, fout)
         }
         let needs = bias.map { Autograd.needs(x, w, $0) } ?? Autograd.needs(x, w)
         if needs {
             Autograd.record(out) { g in
                 let pg = g.data
-                accumulate(into: x) { gx, acc in   // dx = dy·W[e]ᵀ
-                    for i in 0..<e where sizes[i] > 0 {
-                        BLAS.sgemm(transA: false, transB: true, m: sizes[i], n: fin, k: fout, a: pg + starts[i] * fout, lda: fout,
-                                   b: pw + i * fin * fout, ldb: fout, beta: acc ? 1 : 0, c: gx + starts[i] * fin, ldc: fin)
+                accumulate(into: x) { gx, acc in   // dx = dy·W[e]ᵀ, by row pieces
+                    Engine.parallelItems(pieces.count) { p in
+                        let (i, r0, rows) = pieces[p]
+                        BLAS.call(false, true, rows, fin, fout, 1, pg + r0 * fout, fout, pw + i * fin * fout, fout, acc ? 1 : 0, gx + r0 * fin, fin)
                     }
                 }
-                accumulate(into: w) { gw, acc in   // dW[e] = x[e]ᵀ·dy[e]
-                    for i in 0..<e {
-                        if sizes[i] == 0 { if !acc { (gw + i * fin * fout).update(repeating: 0, count: fin * fout) }; continue }
-                        BLAS.sgemm(transA: true, transB: false, m: fin, n: fout, k: sizes[i], a: px + starts[i] * fin, lda: fin,
-                                   b: pg + starts[i] * fout, ldb: fout, beta: acc ? 1 : 0, c: gw + i * fin * fout, ldc: fout)
+                // dW[e] = x[e]ᵀ·dy[e] and db[e] = Σ dy[e]: one expert per work item (no shared writes)
+                let gwT: Tensor? = w.requiresGrad ? (w.grad ?? Tensor(zeros: w.shape)) : nil
+                let gbT: Tensor? = bias.flatMap { $0.requiresGrad ? ($0.grad ?? Tensor(zeros: $0.shape)) : nil }
+                Engine.parallelItems(e) { i in
+                    if let gw = gwT, sizes[i] > 0 {
+                        BLAS.call(true, false, fin, fout, sizes[i], 1, px + starts[i] * fin, fin, pg + starts[i] * fout, fout, 1, gw.data + i * fin * fout, fout)
+                    }
+                    if let gb = gbT {
+                        let d = gb.data + i * fout
+                        for r in starts[i]..<(starts[i] + sizes[i]) { let s = pg + r * fout; for j in 0..<fout { d[j] += s[j] } }
                     }
                 }
-                if let b = bias {
-                    accumulate(into: b) { gb, acc in
-                        if !acc { gb.update(repeating: 0, count: e * fout) }
-                        for i in 0..<e {
-                            let d = gb + i * fout
-                            for r in starts[i]..<(starts[i] + sizes[i]) { let s = pg + r * fout; for j in 0..<fout { d[j] += s[j] } }
-                        }
-                    }
-                }
+                if let t = gwT { w.grad = t }
+                if let t = gbT, let b = bias { b.grad = t }
             }
         }
         return out
