@@ -22,7 +22,7 @@ func builtinTasks() -> [TaskPlugin] {
         ClassificationTask(name: "class", classes: FashionMNIST.classNames.count, classNames: FashionMNIST.classNames,
                            summary: "global: Fashion-MNIST class of 10 (cross-entropy; top-1)"),
         ClassificationTask(name: "group", classes: FashionMNIST.groupNames.count, classNames: FashionMNIST.groupNames,
-                           summary: "global: coarse group (tops, bottoms, footwear, bags) (cross-entropy; top-1)"),
+                           summary: "global: coarse group (tops, bottoms and dresses, footwear, bags) (cross-entropy; top-1)"),
         ReconstructionTask(name: "reconstruct", channels: 1,
                            summary: "dense: the clean grey image: reconstruction, or denoising with input noise (L1; MAE, PSNR)"),
         SegmentationTask(name: "mask", classes: 2, classNames: ["background", "item"],

@@ -168,7 +168,7 @@ final class DataScenesTests: XCTestCase {
     /// Writes a grid of samples to $MSQ_DUMP_SCENES (a PNG path) for looking at.
     func testDumpWhenAsked() throws {
         guard let path = ProcessInfo.processInfo.environment["MSQ_DUMP_SCENES"] else { return }
-        let S = 64
+        let S = Int(ProcessInfo.processInfo.environment["MSQ_DUMP_SIZE"] ?? "64") ?? 64
         let ds = try ScenesDataset(size: S, train: 8, test: 0, tasks: ScenesDataset.allTasks, seed: 1, cache: false)
         let grid = Tensor(zeros: [3, 8 * S, 6 * S])
         for i in 0..<8 {

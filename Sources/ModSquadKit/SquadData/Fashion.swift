@@ -8,7 +8,7 @@ import SquadPluginAPI
 public final class FashionMNIST {
     public static let defaultFolder = "/usr/share/datasets/fashion-mnist"
     public static let classNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-    public static let groupNames = ["tops", "bottoms", "footwear", "bags"]
+    public static let groupNames = ["tops", "bottoms and dresses", "footwear", "bags"]
     /// Coarse group of each class: tops (T-shirt, pullover, coat, shirt), bottoms and dresses, footwear, bags.
     public static let groupOf = [0, 1, 0, 1, 0, 2, 0, 2, 3, 2]
     public static let side = 28
