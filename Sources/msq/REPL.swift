@@ -59,7 +59,7 @@ final class REPL {
             if abandoned { continue }
             let trimmed = entry.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { continue }
-            reader.addHistory(historyForm(entry))
+            if ![":quit", ":q", ":exit"].contains(trimmed) { reader.addHistory(historyForm(entry)) }
             if trimmed.hasPrefix(":") {
                 let goOn = command(trimmed)
                 fflush(stdout)

@@ -65,7 +65,8 @@ func trainingBuiltins() -> [Builtin] {
             let split: DataSplit = try ctx.string("split", "test") == "train" ? .train : .test
             let s = try m.stream(data, split: split, batch: batch, shuffle: false)
             let (x, y) = try s.next()
-            let metrics = try m.batchMetrics(x, y, registry: ctx.interpreter.table.registry)
+            let reg = ctx.interpreter.table.registry
+            let metrics = try m.batchMetrics(x, try m.completeTargets(x, y, data: data, registry: reg), registry: reg)
             return .object(metricsRecord(metrics, order: m.model.tasks,
                                          title: "eval_step \(split.rawValue) batch \(s.position)/\(s.batchesPerEpoch) (\(x.shape[0]) images)"))
         },
@@ -135,16 +136,20 @@ func models(_ ctx: CallContext) throws -> [ModelValue] {
     }
 }
 
-/// Runs `body` for each model of the `model` argument; one result, or a list of them.
+/// Runs `body` for each model of the `model` argument: its result, or for a list a record of each model's
+/// result (printed under the model's name as it finishes).
 func forEachModel(_ ctx: CallContext, _ body: (ModelValue) throws -> Value) throws -> Value {
     let ms = try models(ctx)
     if ms.count == 1 { return try body(ms[0]) }
-    var out: [Value] = []
+    let all = Record("results", title: ctx.builtin.name)
     for m in ms {
         ctx.output.write("— \(m.label)\n")
-        out.append(try body(m))
+        let v = try body(m)
+        ctx.output.write(v.summary + "\n")
+        all.set(m.label, v)
     }
-    return .list(out)
+    all.customSummary = "\(ctx.builtin.name): \(ms.count) models done (" + ms.map(\.label).joined(separator: ", ") + ")"
+    return .object(all)
 }
 
 func stepRecord(_ log: StepLog) -> Record {
