@@ -114,11 +114,23 @@ final class ScriptBuiltinTests: XCTestCase {
         XCTAssertTrue(f.hasPrefix("transfer to 'tmap': "), f)
         XCTAssertTrue(exec(i, "m.trainable").count < exec(i, "m.params").count + 1)
         XCTAssertTrue(exec(i, "detach(m, \"tcls\")").contains("tasks now tseg, tmap"))
-        exec(i, "attach(m, \"gray\", head: \"dense\", channels: 1, loss: \"l1\")")
+        exec(i, "attach(m, \"gray\", kind: \"dense\", channels: 1, loss: \"l1\")")
         assertError(execError(i, "step(m, data)"), .value, line: 1, column: 1, "task 'gray' of the model is not in dataset toy")
-        assertError(execError(i, "attach(m, \"tcls\", head: \"dense\")"), .argument, line: 1, column: 19, "its plugin defines a global task")
-        assertError(execError(i, "attach(m, \"mystery\")"), .argument, line: 1, column: 11, "names no task plugin", "give head, channels and loss")
+        assertError(execError(i, "attach(m, \"tcls\", kind: \"dense\")"), .argument, line: 1, column: 19, "its plugin defines a global task")
+        assertError(execError(i, "attach(m, \"mystery\")"), .argument, line: 1, column: 11, "names no task plugin", "give kind, channels and loss")
         _ = out
+    }
+
+    func testDecoderHeads() {
+        let (i, _) = makeSession()
+        exec(i, "data = toy()")
+        let linear = exec(i, "squad(tasks: data, \(small)).params"), dec = exec(i, "d = squad(tasks: data, decoder: 8, \(small))\nd.params")
+        XCTAssertNotEqual(linear, dec)
+        XCTAssertTrue(exec(i, "step(d, data, batch: 8)").contains("tmap"))
+        exec(i, "m = squad(tasks: [\"tseg\", \"tcls\"], image: 8, \(small))")
+        XCTAssertTrue(exec(i, "attach(m, \"tmap\", head: \"decoder\", decoder_width: 8)").hasPrefix("attached 'tmap' (dense, 1 channel)"))
+        XCTAssertTrue(exec(i, "step(m, data, batch: 8)").contains("tmap"))
+        assertError(execError(i, "detach(m, \"tcls\")\nattach(m, \"tcls\", head: \"decoder\")"), .argument, line: 2, column: 19, "a decoder head is for dense tasks")
     }
 
     func testSaveAndLoadContinueTraining() throws {

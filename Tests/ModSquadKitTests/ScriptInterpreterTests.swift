@@ -117,6 +117,17 @@ final class ScriptInterpreterTests: XCTestCase {
         XCTAssertTrue(p.contains("dataset") && p.contains("toy") && p.contains("tseg"), p)
     }
 
+    func testLoadPluginErrorsAreContained() {
+        let (i, _) = makeSession()
+        assertError(execError(i, "load_plugin(\"no/such/libX.so\")"), .value, line: 1, column: 1, "load_plugin: no file at")
+        let libz = ["/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1", "/lib/aarch64-linux-gnu/libz.so.1"]
+            .first { FileManager.default.fileExists(atPath: $0) }
+        if let z = libz {
+            assertError(execError(i, "load_plugin(\"\(z)\")"), .runtime, line: 1, column: 1, "not a ModSquad plugin")
+        }
+        XCTAssertEqual(exec(i, "1 + 1"), "2\n")
+    }
+
     func testEveryBuiltinHasADocAndDocumentedParameters() {
         let (i, _) = makeSession()
         for b in i.table.all {
