@@ -87,6 +87,21 @@ final class ScriptBuiltinTests: XCTestCase {
         XCTAssertTrue(out.text.contains("train 1/8") || out.text.contains("train 2/8"))
     }
 
+    func testTerminalMeterShowsStepLossTasksRateAndETA() {
+        let (i, out) = session()
+        out.terminal = true
+        exec(i, "train(m, data, steps: 6, batch: 8)")
+        let redraws = out.text.components(separatedBy: "\r").filter { $0.hasPrefix("train ") }
+        XCTAssertFalse(redraws.isEmpty, out.text)
+        let last = redraws.last ?? ""
+        XCTAssertTrue(last.hasPrefix("train 6/6 [####################]  loss "), last)
+        XCTAssertTrue(last.contains("(tseg ") && last.contains(" tmap ") && last.contains(" tcls ") && last.contains("  mi "), last)
+        XCTAssertTrue(last.contains(" it/s"), last)
+        let first = redraws.first ?? ""
+        XCTAssertTrue(first.contains("ETA "), first)
+        XCTAssertTrue(out.text.contains("\ntrain: 6 steps"), out.text)   // the meter's line ends before the result
+    }
+
     func testTrainOnAListAndEvalPerEpoch() {
         let (i, _) = session()
         let r = exec(i, "train(m, data, epochs: 2, batch: 16, eval: true, mi: 0.01, weighting: \"uncertainty\", schedule: \"constant\", warmup: 2)")

@@ -172,11 +172,13 @@ public final class Interpreter {
     func subscriptValue(_ base: Value, _ index: Value, at loc: SourceLocation, indexLoc: SourceLocation) throws -> Value {
         switch (base, index) {
         case (.list(let l), .number(let d)):
+            guard abs(d) < 1e15 else { throw ScriptError(.index, "index \(formatNumber(d)) is out of range for a list of \(l.count)", at: indexLoc) }
             guard d == d.rounded() else { throw ScriptError(.type, "a list index must be an integer, got \(formatNumber(d))", at: indexLoc) }
             let i = Int(d) < 0 ? l.count + Int(d) : Int(d)
             guard i >= 0 && i < l.count else { throw ScriptError(.index, "index \(Int(d)) is out of range for a list of \(l.count)", at: indexLoc) }
             return l[i]
         case (.string(let s), .number(let d)):
+            guard abs(d) < 1e15 else { throw ScriptError(.index, "index \(formatNumber(d)) is out of range for a string of \(s.count)", at: indexLoc) }
             guard d == d.rounded() else { throw ScriptError(.type, "a string index must be an integer, got \(formatNumber(d))", at: indexLoc) }
             let i = Int(d) < 0 ? s.count + Int(d) : Int(d)
             guard i >= 0 && i < s.count else { throw ScriptError(.index, "index \(Int(d)) is out of range for a string of \(s.count)", at: indexLoc) }

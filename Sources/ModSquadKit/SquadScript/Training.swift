@@ -177,10 +177,11 @@ extension ModelValue {
     }
 
     /// Metrics over a split (all of it, or `limit` batches).
-    func evaluate(_ data: DatasetValue, split: DataSplit, batch: Int, limit: Int?, registry: PluginRegistry, meter: ProgressMeter?) throws -> (metrics: [String: [Metric]], samples: Int) {
+    func evaluate(_ data: DatasetValue, split: DataSplit, batch: Int, limit: Int?, registry: PluginRegistry, showProgress: ScriptOutput?) throws -> (metrics: [String: [Metric]], samples: Int) {
         try checkTasks(data)
         let s = try BatchStream(data, split: split, batchSize: batch, shuffle: false, seed: 0)
         let n = min(limit ?? Int.max, s.batchesPerEpoch)
+        let meter = showProgress.map { ProgressMeter($0, label: "eval", total: n) }
         var per: [String: [([Metric], Int)]] = [:]
         var samples = 0
         defer { meter?.finish() }
