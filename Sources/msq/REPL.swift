@@ -25,6 +25,8 @@ final class REPL {
     let interactive: Bool
     var timing = false
     var entries = 0
+    /// Piped sessions exit 1 when an entry failed (they still run every entry).
+    var hadError = false
 
     init() {
         interactive = isatty(0) == 1
@@ -49,19 +51,19 @@ final class REPL {
             reader.pending = ""
             var entry: String
             switch reader.read(prompt: "msq> ") {
-            case .eof: return 0
+            case .eof: return !interactive && hadError ? 1 : 0
             case .interrupted: continue
             case .line(let l): entry = l
             }
-            var abandoned = false
+            var abandoned = false, ended = false
             while !entry.hasPrefix(":") && Parser.isIncomplete(entry) {
                 reader.pending = entry
                 switch reader.read(prompt: "...> ") {
                 case .line(let l): entry += "\n" + l
                 case .interrupted: abandoned = true
-                case .eof: abandoned = true
+                case .eof: ended = true   // run what there is: the unclosed bracket is reported
                 }
-                if abandoned { break }
+                if abandoned || ended { break }
             }
             reader.pending = ""
             if abandoned { continue }
@@ -75,6 +77,7 @@ final class REPL {
             } else {
                 execute(entry)
             }
+            if ended { return !interactive && hadError ? 1 : 0 }
         }
     }
 
@@ -97,6 +100,7 @@ final class REPL {
     }
 
     func report(_ e: ScriptError) {
+        hadError = true
         interpreter.output.endProgress()
         fflush(stdout)
         fputs(e.rendered + "\n", stderr)

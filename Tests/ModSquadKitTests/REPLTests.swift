@@ -37,10 +37,14 @@ final class REPLTests: XCTestCase {
 
     func testPipedInputReadsPlainLinesWithoutPrompts() throws {
         let cwd = temporaryDirectory("msq-pipe")
-        let r = try MSQBinary.run([], cwd: cwd, env: ["HOME": cwd.path], stdin: "a = [1,\n 2]\na\nlen(a) + oops\n:vars\nprint(\"still here\")\n")
-        XCTAssertEqual(r.status, 0)
+        let r = try MSQBinary.run([], cwd: cwd, env: ["HOME": cwd.path], stdin: "a = [1,\n 2]\na\nlen(a) + oops\n:vars\nprint(\"still here\")\nb = [1,\n")
+        XCTAssertEqual(r.status, 1)   // every entry ran; a piped session reports that one failed
         XCTAssertEqual(r.out, "[1, 2]\na = [1, 2]\nstill here\n")
         XCTAssertTrue(r.err.contains("<in 3>:1:10: name error: unknown name 'oops'"), r.err)
+        XCTAssertTrue(r.err.contains("<in 5>:1:5: syntax error: '[' is never closed"), r.err)
+        let ok = try MSQBinary.run([], cwd: cwd, env: ["HOME": cwd.path], stdin: "x = 2\nx * 21\n")
+        XCTAssertEqual(ok.status, 0)
+        XCTAssertEqual(ok.out, "42\n")
         XCTAssertFalse(FileManager.default.fileExists(atPath: cwd.appendingPathComponent(".msq_history").path))
     }
 }
