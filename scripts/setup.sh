@@ -13,9 +13,9 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 if [ "${1:-}" = "--test" ]; then
-  if ! python3 -c 'import numpy, safetensors' >/dev/null 2>&1; then
-    echo "setup: installing numpy safetensors (test fixtures and round trips)"
-    python3 -m pip install -q numpy safetensors 2>&1 | grep -v 'Running pip as the' || true
+  if ! python3 -c 'import numpy, safetensors, nbformat, pexpect' >/dev/null 2>&1; then
+    echo "setup: installing numpy safetensors nbformat pexpect (fixtures, round trips, .ipynb validation, REPL tests)"
+    python3 -m pip install -q numpy safetensors nbformat pexpect 2>&1 | grep -v 'Running pip as the' || true
   fi
 fi
 command -v swift >/dev/null || { echo "setup: swift 6.x is not on PATH (https://swift.org/install)"; exit 1; }

@@ -3,11 +3,22 @@ import Foundation
 import SquadTensor
 import CCairo
 import CReadline
+import SquadPluginAPI
 
 enum MSQCommand {
     static let version = "0.1.0"
 
-    static func run(_ args: [String]) -> Int32 {
+    static func run(_ arguments: [String]) -> Int32 {
+        // Leading `--plugin PATH` options load outside plugins before any command (the REPL included).
+        var args = arguments
+        while args.first == "--plugin" {
+            guard args.count >= 2 else { fputs("msq: --plugin needs a path to a .so\n", stderr); return 2 }
+            do { try PluginLoader.load(args[1]) } catch {
+                fputs("msq: --plugin \(args[1]): \(error)\n", stderr)
+                return 1
+            }
+            args.removeFirst(2)
+        }
         guard let cmd = args.first else { return REPL().run() }
         do {
             switch cmd {
@@ -28,7 +39,7 @@ enum MSQCommand {
     }
 
     static let usage = """
-    usage: msq [<command>]
+    usage: msq [--plugin PATH.so ...] [<command>]
       (no command)               the REPL: the msq language with readline, history and completion
       run nb.msq [--report out.md] [--ipynb out.ipynb] [--keep-going] [--fast]
                                  run a notebook cell by cell (exit 1 on the first failing cell)

@@ -2,10 +2,18 @@
 import Foundation
 import SquadScript
 
-/// Ctrl-C sets the interrupt flag (no SA_RESTART, so a waiting poll returns EINTR).
+/// Ctrl-C sets the interrupt flag (no SA_RESTART, so a waiting poll returns EINTR). Work that cannot stop
+/// at a step boundary (rendering a dataset, one long step) ignores it; a third Ctrl-C before anything took
+/// the first two quits.
 func installInterruptHandler() {
     var action = sigaction()
-    action.__sigaction_handler.sa_handler = { _ in ScriptInterrupt.request() }
+    action.__sigaction_handler.sa_handler = { _ in
+        if ScriptInterrupt.request() >= 3 {
+            let msg = "\nmsq: Ctrl-C three times: quitting\n"
+            _ = msg.withCString { write(2, $0, strlen($0)) }
+            _exit(130)
+        }
+    }
     sigemptyset(&action.sa_mask)
     action.sa_flags = 0
     sigaction(SIGINT, &action, nil)
@@ -59,7 +67,7 @@ final class REPL {
             if abandoned { continue }
             let trimmed = entry.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { continue }
-            reader.addHistory(historyForm(entry))
+            if ![":quit", ":q", ":exit"].contains(trimmed) { reader.addHistory(historyForm(entry)) }
             if trimmed.hasPrefix(":") {
                 let goOn = command(trimmed)
                 fflush(stdout)

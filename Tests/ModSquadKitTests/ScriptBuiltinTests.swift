@@ -87,6 +87,21 @@ final class ScriptBuiltinTests: XCTestCase {
         XCTAssertTrue(out.text.contains("train 1/8") || out.text.contains("train 2/8"))
     }
 
+    func testTerminalMeterShowsStepLossTasksRateAndETA() {
+        let (i, out) = session()
+        out.terminal = true
+        exec(i, "train(m, data, steps: 6, batch: 8)")
+        let redraws = out.text.components(separatedBy: "\r").filter { $0.hasPrefix("train ") }
+        XCTAssertFalse(redraws.isEmpty, out.text)
+        let last = redraws.last ?? ""
+        XCTAssertTrue(last.hasPrefix("train 6/6 [####################]  loss "), last)
+        XCTAssertTrue(last.contains("(tseg ") && last.contains(" tmap ") && last.contains(" tcls ") && last.contains("  mi "), last)
+        XCTAssertTrue(last.contains(" it/s"), last)
+        let first = redraws.first ?? ""
+        XCTAssertTrue(first.contains("ETA "), first)
+        XCTAssertTrue(out.text.contains("\ntrain: 6 steps"), out.text)   // the meter's line ends before the result
+    }
+
     func testTrainOnAListAndEvalPerEpoch() {
         let (i, _) = session()
         let r = exec(i, "train(m, data, epochs: 2, batch: 16, eval: true, mi: 0.01, weighting: \"uncertainty\", schedule: \"constant\", warmup: 2)")
@@ -114,11 +129,23 @@ final class ScriptBuiltinTests: XCTestCase {
         XCTAssertTrue(f.hasPrefix("transfer to 'tmap': "), f)
         XCTAssertTrue(exec(i, "m.trainable").count < exec(i, "m.params").count + 1)
         XCTAssertTrue(exec(i, "detach(m, \"tcls\")").contains("tasks now tseg, tmap"))
-        exec(i, "attach(m, \"gray\", head: \"dense\", channels: 1, loss: \"l1\")")
+        exec(i, "attach(m, \"gray\", kind: \"dense\", channels: 1, loss: \"l1\")")
         assertError(execError(i, "step(m, data)"), .value, line: 1, column: 1, "task 'gray' of the model is not in dataset toy")
-        assertError(execError(i, "attach(m, \"tcls\", head: \"dense\")"), .argument, line: 1, column: 19, "its plugin defines a global task")
-        assertError(execError(i, "attach(m, \"mystery\")"), .argument, line: 1, column: 11, "names no task plugin", "give head, channels and loss")
+        assertError(execError(i, "attach(m, \"tcls\", kind: \"dense\")"), .argument, line: 1, column: 19, "its plugin defines a global task")
+        assertError(execError(i, "attach(m, \"mystery\")"), .argument, line: 1, column: 11, "names no task plugin", "give kind, channels and loss")
         _ = out
+    }
+
+    func testDecoderHeads() {
+        let (i, _) = makeSession()
+        exec(i, "data = toy()")
+        let linear = exec(i, "squad(tasks: data, \(small)).params"), dec = exec(i, "d = squad(tasks: data, decoder: 8, \(small))\nd.params")
+        XCTAssertNotEqual(linear, dec)
+        XCTAssertTrue(exec(i, "step(d, data, batch: 8)").contains("tmap"))
+        exec(i, "m = squad(tasks: [\"tseg\", \"tcls\"], image: 8, \(small))")
+        XCTAssertTrue(exec(i, "attach(m, \"tmap\", head: \"decoder\", decoder_width: 8)").hasPrefix("attached 'tmap' (dense, 1 channel)"))
+        XCTAssertTrue(exec(i, "step(m, data, batch: 8)").contains("tmap"))
+        assertError(execError(i, "detach(m, \"tcls\")\nattach(m, \"tcls\", head: \"decoder\")"), .argument, line: 2, column: 19, "a decoder head is for dense tasks")
     }
 
     func testSaveAndLoadContinueTraining() throws {

@@ -69,6 +69,7 @@ final class ScriptInterpreterTests: XCTestCase {
         assertError(execError(i, "-\"a\""), .type, line: 1, column: 1, "cannot negate")
         assertError(execError(i, "3 / (1 - 1)"), .value, line: 1, column: 1, "division by zero")
         assertError(execError(i, "[1, 2][5]"), .index, line: 1, column: 8, "index 5 is out of range for a list of 2")
+        assertError(execError(i, "[1, 2][1e300]"), .index, line: 1, column: 8, "out of range")
         assertError(execError(i, "[1, 2][0.5]"), .type, line: 1, column: 8, "must be an integer")
         assertError(execError(i, "3[0]"), .type, line: 1, column: 1, "cannot index the number 3")
         assertError(execError(i, "len(3)"), .argument, line: 1, column: 5, "expects a list or a string")
@@ -117,6 +118,17 @@ final class ScriptInterpreterTests: XCTestCase {
         XCTAssertTrue(p.contains("dataset") && p.contains("toy") && p.contains("tseg"), p)
     }
 
+    func testLoadPluginErrorsAreContained() {
+        let (i, _) = makeSession()
+        assertError(execError(i, "load_plugin(\"no/such/libX.so\")"), .value, line: 1, column: 1, "load_plugin: no file at")
+        let libz = ["/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1", "/lib/aarch64-linux-gnu/libz.so.1"]
+            .first { FileManager.default.fileExists(atPath: $0) }
+        if let z = libz {
+            assertError(execError(i, "load_plugin(\"\(z)\")"), .runtime, line: 1, column: 1, "not a ModSquad plugin")
+        }
+        XCTAssertEqual(exec(i, "1 + 1"), "2\n")
+    }
+
     func testEveryBuiltinHasADocAndDocumentedParameters() {
         let (i, _) = makeSession()
         for b in i.table.all {
@@ -161,8 +173,7 @@ final class ScriptInterpreterTests: XCTestCase {
         ScriptInterrupt.request()
         let e = execError(i, "train(m, data, steps: 50, batch: 8)\nafter = 1")
         ScriptInterrupt.clear()
-        XCTAssertEqual(e?.kind, .interrupted)
-        XCTAssertTrue(e?.message.contains("stopped after step 1 (1 of 50") ?? false, e?.message ?? "")
+        assertError(e, .interrupted, line: 1, column: 1, "stopped after step 1 (1 of 50", "keeps its trained weights")
         XCTAssertNil(i.variables["after"])
         XCTAssertEqual(exec(i, "m.step"), "1\n")
         let out = exec(i, "s = step(m, data, n: 2, batch: 8)\ns.step")

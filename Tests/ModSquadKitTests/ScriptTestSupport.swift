@@ -85,11 +85,13 @@ final class ToyDatasetPlugin: DatasetPlugin {
 final class TestOutput: ScriptOutput {
     var text = ""
     var images: [ImageValue] = []
-    var isTerminal: Bool { false }
+    /// As a terminal: progress lines are redrawn (kept here after "\r").
+    var terminal = false
+    var isTerminal: Bool { terminal }
     func write(_ t: String) { text += t }
     func display(_ image: ImageValue) { images.append(image); text += "[image] \(image.path)\n" }
-    func progress(_ line: String) { text += line + "\n" }
-    func endProgress() {}
+    func progress(_ line: String) { text += "\r" + line }
+    func endProgress() { if terminal { text += "\n" } }
 }
 
 /// A registry with the toy plugins and an interpreter over it, writing into a fresh folder.

@@ -83,7 +83,9 @@ public final class Builtin {
     public var help: String {
         var lines = [signature, "  " + doc]
         for p in params where !p.doc.isEmpty {
-            lines.append("    \(p.name): \(p.doc) (\(p.type.expected))")
+            let expected = p.type.expected
+            let shown = p.doc.lowercased().hasPrefix(expected) ? p.doc : "\(p.doc) (\(expected))"
+            lines.append("    \(p.name): \(shown)")
         }
         return lines.joined(separator: "\n")
     }

@@ -9,6 +9,7 @@ let layoutNames = ["alternate", "both", "dense", "mlp"]
 
 func modelBuiltins() -> [Builtin] {
     let tasksParam = ParamSpec("tasks", .oneOf([.object("dataset"), .strings]), Value.none, "a dataset (all its tasks) or a list of task names")
+    let decoderParam = ParamSpec("decoder", .int, Value.none, "dense tasks get an upsampling decoder head of this hidden width (default: per-patch linear heads)")
     let imageParams = [ParamSpec("image", .int, Value.none, "image size (default: the dataset's, else 32)"),
                        ParamSpec("channels", .int, Value.none, "image channels (default: the dataset's, else 3)")]
     return [
@@ -29,6 +30,7 @@ func modelBuiltins() -> [Builtin] {
             ParamSpec("head_dim", .int, .number(32), "width of a MoA expert's head and of dense attention heads"),
             ParamSpec("heads", .int, Value.none, "dense attention heads (default dim / head_dim)"),
             ParamSpec("mlp_ratio", .int, .number(4), "dense MLP hidden = dim · mlp_ratio"),
+            decoderParam,
         ] + imageParams + [
             ParamSpec("gate", .string, .string("topk"), "gating strategy: topk or a gating plugin"),
             ParamSpec("router", .choice(["per_task", "shared"]), .string("per_task"), "a router per task (Mod-Squad) or one shared"),
@@ -77,6 +79,7 @@ func modelBuiltins() -> [Builtin] {
             ParamSpec("head_dim", .int, .number(32), "attention head width"),
             ParamSpec("heads", .int, Value.none, "attention heads (default dim / head_dim)"),
             ParamSpec("mlp_ratio", .int, .number(4), "MLP hidden = dim · mlp_ratio"),
+            decoderParam,
         ] + imageParams + [
             ParamSpec("seed", .int, .number(0), "initialisation seed"),
         ], doc: "A dense ViT with one head per task on a shared backbone (hard parameter sharing).", category: "models") { ctx in
@@ -126,7 +129,9 @@ func modelBuiltins() -> [Builtin] {
             ParamSpec("model", .object("model"), nil, "the model to grow"),
             ParamSpec("task", .string, nil, "a task plugin's name (or a new name with head, channels and loss)"),
             ParamSpec("weight", .number, .number(1), "loss weight (fixed weighting; any weight ≠ 1 switches train to it)"),
-            ParamSpec("head", .choice(["dense", "global"]), Value.none, "head kind: dense map or global vector (default: the task plugin's)"),
+            ParamSpec("head", .choice(["linear", "decoder"]), .string("linear"), "dense head: per-patch linear (the authors') or a small upsampling decoder"),
+            ParamSpec("decoder_width", .int, .number(32), "hidden width of the decoder head"),
+            ParamSpec("kind", .choice(["dense", "global"]), Value.none, "dense map or global vector (tasks without a plugin; a plugin decides its own)"),
             ParamSpec("channels", .int, Value.none, "output channels (tasks without a plugin)"),
             ParamSpec("loss", .choice(["l1", "mse", "ce", "cosine"]), Value.none, "loss kind (tasks without a plugin)"),
             ParamSpec("transfer", .bool, .bool(false), "freeze everything but the new task's routers, embedding and head"),
@@ -229,18 +234,32 @@ func taskSpec(_ name: String, _ ctx: CallContext, param: String = "task") throws
     let weight = Float(try ctx.number("weight", 1))
     if let p = try? reg.task(name) {
         var s = p.spec(weight: weight)
-        if let want = try ctx.string("head"), want != s.kind.rawValue {
-            throw ctx.error("head", "cannot make '\(name)' \(want): its plugin defines a \(s.kind.rawValue) task")
+        if let want = try ctx.string("kind"), want != s.kind.rawValue {
+            throw ctx.error("kind", "cannot make '\(name)' \(want): its plugin defines a \(s.kind.rawValue) task")
         }
         s.weight = weight
+        try decoderHead(&s, ctx)
         return s
     }
     guard ctx.given("channels"), let ch = try ctx.int("channels"), let lossName = try ctx.string("loss"), let loss = TaskLoss(rawValue: lossName) else {
         throw ctx.error(param, "names no task plugin: '\(name)'\(didYouMean(name, in: reg.taskNames))",
-                        hint: "known tasks: \(reg.taskNames.isEmpty ? "none" : reg.taskNames.joined(separator: ", "))" + (param == "task" ? "; or give head, channels and loss" : ""))
+                        hint: "known tasks: \(reg.taskNames.isEmpty ? "none" : reg.taskNames.joined(separator: ", "))" + (param == "task" ? "; or give kind, channels and loss" : ""))
     }
-    let kind = TaskKind(rawValue: try ctx.string("head", "dense")) ?? .dense
-    return TaskSpec(name, kind: kind, channels: ch, loss: loss, weight: weight)
+    let kind = TaskKind(rawValue: try ctx.string("kind", "dense")) ?? .dense
+    var s = TaskSpec(name, kind: kind, channels: ch, loss: loss, weight: weight)
+    try decoderHead(&s, ctx)
+    return s
+}
+
+/// head: "decoder" (attach) or decoder: width (squad, vit) gives a dense task the upsampling decoder head.
+func decoderHead(_ s: inout TaskSpec, _ ctx: CallContext) throws {
+    var width: Int? = nil
+    if try ctx.string("head") == "decoder" { width = try ctx.count("decoder_width", 32) }
+    if ctx.builtin.params.contains(where: { $0.name == "decoder" }) { width = try ctx.int("decoder") ?? width }
+    guard let w = width else { return }
+    guard w >= 1 else { throw ctx.error("decoder", "must be at least 1") }
+    if s.kind == .dense { s.decoder = ScriptSettings.fast ? min(w, 16) : w }
+    else if try ctx.string("head") == "decoder" { throw ctx.error("head", "a decoder head is for dense tasks; '\(s.name)' is global") }
 }
 
 /// A layout item: "moa", "moe", "both", "dense" or a block(...) value.

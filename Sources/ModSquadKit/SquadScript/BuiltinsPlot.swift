@@ -17,7 +17,7 @@ func plotBuiltins() -> [Builtin] {
             let m = try ctx.require("model", as: ModelValue.self)
             let path = try plotPath(ctx, "experts")
             let out = try plotExperts(m.model, to: path, perLayer: try ctx.bool("per_layer", false), layers: try ctx.strings("layers"))
-            return images(out, title: "expert usage")
+            return images(out, title: "expert usage", ctx)
         },
         Builtin("plot_relations", [
             modelParam, pathParam,
@@ -25,7 +25,7 @@ func plotBuiltins() -> [Builtin] {
         ], doc: "The task relation matrix through shared experts, tasks ordered by clustering.", category: "plots") { ctx in
             let m = try ctx.require("model", as: ModelValue.self)
             let out = try plotRelations(m.model, to: try plotPath(ctx, "relations"), layers: try ctx.strings("layers"))
-            return images(out, title: "task relations")
+            return images(out, title: "task relations", ctx)
         },
         Builtin("plot_curves", [
             ParamSpec("models", .oneOf([.object("model"), .list]), nil, "a model or a list of models (overlaid)"),
@@ -51,7 +51,7 @@ func plotBuiltins() -> [Builtin] {
                 panels = CurvePanel.losses(ms.map { (name: $0.label, logs: $0.history) }, logY: try ctx.bool("log", false), smoothing: s)
                 guard !panels.isEmpty else { throw ScriptError(.value, "plot_curves: no training steps logged yet (run step or train)") }
             }
-            return images(try plotCurves(panels, to: path), title: "curves")
+            return images(try plotCurves(panels, to: path), title: "curves", ctx)
         },
         Builtin("plot_predictions", [
             modelParam,
@@ -68,12 +68,13 @@ func plotBuiltins() -> [Builtin] {
                 throw ctx.error("task", "names no task of the model: '\(task)'\(didYouMean(task, in: m.model.tasks))", hint: "tasks: \(m.model.tasks.joined(separator: ", "))")
             }
             let n = try ctx.count("samples", 4)
-            let (x, y) = try firstBatch(data, split: try ctx.string("split", "test") == "train" ? .train : .test, count: n)
+            let (x, y0) = try firstBatch(data, split: try ctx.string("split", "test") == "train" ? .train : .test, count: n)
+            let y = try m.completeTargets(x, y0, data: data, registry: ctx.interpreter.table.registry)
             let spec = try m.model.spec(task)
             let plugin = try spec.plugin.map { try ctx.interpreter.table.registry.task($0) }
             let out = try plotPredictions(m.model, images: x, targets: y, task: task, plugin: plugin, samples: Array(0..<x.shape[0]),
                                           to: try plotPath(ctx, "predictions"))
-            return images(out, title: "\(task) predictions")
+            return images(out, title: "\(task) predictions", ctx)
         },
         Builtin("plot_routes", [
             modelParam,
@@ -92,7 +93,7 @@ func plotBuiltins() -> [Builtin] {
             }
             let out = try plotRoutes(m.model, images: x, layer: try ctx.string("layer"), tasks: try ctx.strings("tasks"),
                                      samples: Array(0..<x.shape[0]), to: try plotPath(ctx, "routes"))
-            return images(out, title: "routes")
+            return images(out, title: "routes", ctx)
         },
         Builtin("plot_costs", [
             ParamSpec("models", .list, nil, "models to compare (e.g. [m, d, mtl])"),
@@ -100,7 +101,7 @@ func plotBuiltins() -> [Builtin] {
         ], doc: "Bars of parameter counts: the full squad against extracted models and baselines.", category: "plots") { ctx in
             let ms = try plotModels(ctx)
             let out = try plotCosts(parameters: parameterCounts(ms.map { (name: $0.label, model: $0.model) }), to: try plotPath(ctx, "costs"))
-            return images(out, title: "costs")
+            return images(out, title: "costs", ctx)
         },
     ]
 }
@@ -137,7 +138,11 @@ func plotPath(_ ctx: CallContext, _ kind: String) throws -> String {
 }
 
 /// One picture, or a list of them (one PNG per layer).
-func images(_ out: PlotOutput, title: String) -> Value {
-    let vs = out.files.map { Value.object(ImageValue(path: $0.path, title: title, width: $0.width, height: $0.height)) }
+func images(_ out: PlotOutput, title: String, _ ctx: CallContext) -> Value {
+    let base = ctx.interpreter.directory.standardizedFileURL.path + "/"
+    let vs = out.files.map { f -> Value in
+        let shown = f.path.hasPrefix(base) ? String(f.path.dropFirst(base.count)) : f.path
+        return .object(ImageValue(path: f.path, title: title, width: f.width, height: f.height, shownPath: shown))
+    }
     return vs.count == 1 ? vs[0] : .list(vs)
 }

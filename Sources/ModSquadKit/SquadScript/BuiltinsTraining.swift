@@ -65,7 +65,8 @@ func trainingBuiltins() -> [Builtin] {
             let split: DataSplit = try ctx.string("split", "test") == "train" ? .train : .test
             let s = try m.stream(data, split: split, batch: batch, shuffle: false)
             let (x, y) = try s.next()
-            let metrics = try m.batchMetrics(x, y, registry: ctx.interpreter.table.registry)
+            let reg = ctx.interpreter.table.registry
+            let metrics = try m.batchMetrics(x, try m.completeTargets(x, y, data: data, registry: reg), registry: reg)
             return .object(metricsRecord(metrics, order: m.model.tasks,
                                          title: "eval_step \(split.rawValue) batch \(s.position)/\(s.batchesPerEpoch) (\(x.shape[0]) images)"))
         },
@@ -103,9 +104,8 @@ func trainingBuiltins() -> [Builtin] {
             if ScriptSettings.fast { batch = min(batch, 32); limit = min(limit ?? 2, 2) }
             var merged: [String: [Metric]] = [:], order: [String] = [], samples = 0, labels: [String] = []
             for m in try models(ctx) {
-                let meter = ProgressMeter(ctx.output, label: "eval", total: 0)
                 let (metrics, n) = try m.evaluate(data, split: split, batch: batch, limit: limit, registry: ctx.interpreter.table.registry,
-                                                  meter: ctx.output.isTerminal ? meter : nil)
+                                                  showProgress: ctx.output.isTerminal ? ctx.output : nil)
                 m.record(eval: EvalPoint(step: m.steps, split: split.rawValue, metrics: metrics))
                 for t in m.model.tasks where merged[t] == nil { merged[t] = metrics[t]; order.append(t) }
                 samples = n; labels.append(m.label)
@@ -135,16 +135,20 @@ func models(_ ctx: CallContext) throws -> [ModelValue] {
     }
 }
 
-/// Runs `body` for each model of the `model` argument; one result, or a list of them.
+/// Runs `body` for each model of the `model` argument: its result, or for a list a record of each model's
+/// result (printed under the model's name as it finishes).
 func forEachModel(_ ctx: CallContext, _ body: (ModelValue) throws -> Value) throws -> Value {
     let ms = try models(ctx)
     if ms.count == 1 { return try body(ms[0]) }
-    var out: [Value] = []
+    let all = Record("results", title: ctx.builtin.name)
     for m in ms {
         ctx.output.write("— \(m.label)\n")
-        out.append(try body(m))
+        let v = try body(m)
+        ctx.output.write(v.summary + "\n")
+        all.set(m.label, v)
     }
-    return .list(out)
+    all.customSummary = "\(ctx.builtin.name): \(ms.count) models done (" + ms.map(\.label).joined(separator: ", ") + ")"
+    return .object(all)
 }
 
 func stepRecord(_ log: StepLog) -> Record {
@@ -166,7 +170,7 @@ func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> V
     var batch = try ctx.count("batch", 32)
     if ScriptSettings.fast { batch = min(batch, 16) }
     let epochs = try ctx.number("epochs", 1)
-    guard epochs > 0 else { throw ctx.error("epochs", "must be positive, got \(formatNumber(epochs))") }
+    guard epochs > 0, epochs <= 1e6 else { throw ctx.error("epochs", "must be in (0, 1e6], got \(formatNumber(epochs))") }
     if let aux = try ctx.strings("aux") {
         for a in aux { m.auxWeights[a] = try reg.auxLoss(a).defaultWeight }
     }
@@ -205,7 +209,7 @@ func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> V
         if evalEach {
             var limit: Int? = nil
             if ScriptSettings.fast { limit = 2 }
-            let (metrics, count) = try m.evaluate(data, split: .test, batch: max(batch, 64), limit: limit, registry: reg, meter: nil)
+            let (metrics, count) = try m.evaluate(data, split: .test, batch: max(batch, 64), limit: limit, registry: reg, showProgress: nil)
             m.record(eval: EvalPoint(step: m.steps, split: "test", metrics: metrics))
             let r = metricsRecord(metrics, order: m.model.tasks, title: "epoch \(ci + 1) eval test (\(count) images)")
             ctx.output.write(r.summary + "\n")

@@ -32,16 +32,17 @@ public final class StandardOutput: ScriptOutput {
     }
 }
 
-private let interruptFlag = Atomic<Bool>(false)
+private let interruptCount = Atomic<Int>(0)
 
 /// Ctrl-C: a signal handler requests; long loops check at step boundaries and stop cleanly.
 public enum ScriptInterrupt {
-    /// Async-signal-safe: one atomic store.
-    public static func request() { interruptFlag.store(true, ordering: .relaxed) }
-    public static func clear() { interruptFlag.store(false, ordering: .relaxed) }
-    public static var isRequested: Bool { interruptFlag.load(ordering: .relaxed) }
-    /// Consumes a pending request: true when there was one.
-    public static func take() -> Bool { interruptFlag.exchange(false, ordering: .relaxed) }
+    /// Async-signal-safe (one atomic add). Returns how many requests are pending, this one included.
+    @discardableResult
+    public static func request() -> Int { interruptCount.add(1, ordering: .relaxed).newValue }
+    public static func clear() { interruptCount.store(0, ordering: .relaxed) }
+    public static var isRequested: Bool { interruptCount.load(ordering: .relaxed) > 0 }
+    /// Consumes pending requests: true when there was one.
+    public static func take() -> Bool { interruptCount.exchange(0, ordering: .relaxed) > 0 }
 }
 
 public final class Interpreter {
@@ -171,11 +172,13 @@ public final class Interpreter {
     func subscriptValue(_ base: Value, _ index: Value, at loc: SourceLocation, indexLoc: SourceLocation) throws -> Value {
         switch (base, index) {
         case (.list(let l), .number(let d)):
+            guard abs(d) < 1e15 else { throw ScriptError(.index, "index \(formatNumber(d)) is out of range for a list of \(l.count)", at: indexLoc) }
             guard d == d.rounded() else { throw ScriptError(.type, "a list index must be an integer, got \(formatNumber(d))", at: indexLoc) }
             let i = Int(d) < 0 ? l.count + Int(d) : Int(d)
             guard i >= 0 && i < l.count else { throw ScriptError(.index, "index \(Int(d)) is out of range for a list of \(l.count)", at: indexLoc) }
             return l[i]
         case (.string(let s), .number(let d)):
+            guard abs(d) < 1e15 else { throw ScriptError(.index, "index \(formatNumber(d)) is out of range for a string of \(s.count)", at: indexLoc) }
             guard d == d.rounded() else { throw ScriptError(.type, "a string index must be an integer, got \(formatNumber(d))", at: indexLoc) }
             let i = Int(d) < 0 ? s.count + Int(d) : Int(d)
             guard i >= 0 && i < s.count else { throw ScriptError(.index, "index \(Int(d)) is out of range for a string of \(s.count)", at: indexLoc) }

@@ -105,13 +105,23 @@ extension ModelValue {
         return s
     }
 
-    /// Every task of the model must have targets in the data.
+    /// Every task of the model must have targets in the data, or a plugin that derives them from the images.
     func checkTasks(_ data: DatasetValue) throws {
         guard !model.tasks.isEmpty else { throw ScriptError(.value, "the model has no tasks: attach one first", hint: "attach(m, \"depth\")") }
         let have = Set(data.dataset.taskNames)
-        if let miss = model.tasks.first(where: { !have.contains($0) }) {
-            throw ScriptError(.value, "task '\(miss)' of the model is not in dataset \(data.dataset.name) (it has \(data.dataset.taskNames.joined(separator: ", ")))")
+        if let miss = model.config.tasks.first(where: { !have.contains($0.name) && $0.plugin == nil }) {
+            throw ScriptError(.value, "task '\(miss.name)' of the model is not in dataset \(data.dataset.name) (it has \(data.dataset.taskNames.joined(separator: ", ")))")
         }
+    }
+
+    /// The batch's targets plus those task plugins derive from the images (self-supervised tasks).
+    func completeTargets(_ x: Tensor, _ y: [String: TaskTarget], data: DatasetValue, registry: PluginRegistry) throws -> [String: TaskTarget] {
+        var all = y
+        for spec in model.config.tasks where all[spec.name] == nil {
+            if let p = spec.plugin, let t = try registry.task(p).derivedTarget(images: x, targets: y) { all[spec.name] = t; continue }
+            throw ScriptError(.value, "task '\(spec.name)' of the model is not in dataset \(data.dataset.name) (it has \(data.dataset.taskNames.joined(separator: ", "))), and its plugin does not derive it")
+        }
+        return all
     }
 
     /// Runs `n` optimisation steps on the next batches. Stops at a step boundary on Ctrl-C.
@@ -131,7 +141,8 @@ extension ModelValue {
             case "constant": t.options.lr = at < settings.warmup ? base * Float(at + 1) / Float(settings.warmup) : base
             default: t.options.lr = WarmupCosineLR(base: base, warmup: settings.warmup, total: length, minLR: min(settings.minLR, base)).lr(at: at)
             }
-            let (x, y) = try s.next()
+            let (x, y0) = try s.next()
+            let y = try completeTargets(x, y0, data: data, registry: registry)
             let log = try t.trainStep(x, y)
             guard log.total.isFinite else {
                 t.options.lr = base
@@ -166,10 +177,11 @@ extension ModelValue {
     }
 
     /// Metrics over a split (all of it, or `limit` batches).
-    func evaluate(_ data: DatasetValue, split: DataSplit, batch: Int, limit: Int?, registry: PluginRegistry, meter: ProgressMeter?) throws -> (metrics: [String: [Metric]], samples: Int) {
+    func evaluate(_ data: DatasetValue, split: DataSplit, batch: Int, limit: Int?, registry: PluginRegistry, showProgress: ScriptOutput?) throws -> (metrics: [String: [Metric]], samples: Int) {
         try checkTasks(data)
         let s = try BatchStream(data, split: split, batchSize: batch, shuffle: false, seed: 0)
         let n = min(limit ?? Int.max, s.batchesPerEpoch)
+        let meter = showProgress.map { ProgressMeter($0, label: "eval", total: n) }
         var per: [String: [([Metric], Int)]] = [:]
         var samples = 0
         defer { meter?.finish() }
@@ -177,7 +189,7 @@ extension ModelValue {
             let (x, y) = try s.next()
             let b = x.shape[0]
             samples += b
-            for (t, ms) in try batchMetrics(x, y, registry: registry) { per[t, default: []].append((ms, b)) }
+            for (t, ms) in try batchMetrics(x, try completeTargets(x, y, data: data, registry: registry), registry: registry) { per[t, default: []].append((ms, b)) }
             meter?.update(i + 1, nil)
             if ScriptInterrupt.take() { throw ScriptError(.interrupted, "evaluation stopped after \(i + 1) of \(n) batches") }
         }

@@ -138,11 +138,13 @@ public final class ImageValue: ScriptObject {
     public let path: String
     public let title: String
     public let width: Int, height: Int
-    public init(path: String, title: String, width: Int = 0, height: Int = 0) {
-        self.path = path; self.title = title; self.width = width; self.height = height
+    /// The path as the user sees it (relative to the session's folder when inside it).
+    public let shownPath: String
+    public init(path: String, title: String, width: Int = 0, height: Int = 0, shownPath: String? = nil) {
+        self.path = path; self.title = title; self.width = width; self.height = height; self.shownPath = shownPath ?? path
     }
     public var typeName: String { "image" }
-    public var summary: String { "\(title): \(path)" + (width > 0 ? " (\(width)×\(height))" : "") }
+    public var summary: String { "\(title): \(shownPath)" + (width > 0 ? " (\(width)×\(height))" : "") }
     public var memberNames: [String] { ["path", "title", "width", "height"] }
     public func member(_ name: String) throws -> Value? {
         switch name {
