@@ -160,6 +160,18 @@ func modelBuiltins() -> [Builtin] {
             ctx.output.write("detached '\(name)' from \(m.label); tasks now \(m.model.tasks.joined(separator: ", "))\n")
             return .none
         },
+        Builtin("freeze", [
+            ParamSpec("model", .object("model"), nil, "the model"),
+            ParamSpec("prefix", .string, .string(""), "only parameters whose dotted name starts with this (\"\" = all; e.g. \"blocks.0.\")"),
+        ], doc: "Stops training some parameters (all, or those under a dotted prefix).", category: "models") { ctx in
+            try setTrainable(ctx, false)
+        },
+        Builtin("unfreeze", [
+            ParamSpec("model", .object("model"), nil, "the model"),
+            ParamSpec("prefix", .string, .string(""), "only parameters whose dotted name starts with this (\"\" = all)"),
+        ], doc: "Makes parameters trainable again (e.g. after a router-only transfer).", category: "models") { ctx in
+            try setTrainable(ctx, true)
+        },
         Builtin("extract", [
             ParamSpec("model", .object("model"), nil, "a trained squad"),
             ParamSpec("task", .string, nil, "the task to extract"),
@@ -278,6 +290,22 @@ func blockSpec(_ v: Value, _ e1: Int, _ k1: Int, _ e2: Int, _ k2: Int, _ ctx: Ca
     default:
         throw ctx.error("layout", "has \(v.typeDescription) where a block belongs (\"moa\", \"moe\", \"both\", \"dense\" or block(...))")
     }
+}
+
+/// freeze / unfreeze: sets requiresGrad under a prefix and rebuilds the optimizer.
+func setTrainable(_ ctx: CallContext, _ on: Bool) throws -> Value {
+    let m = try ctx.require("model", as: ModelValue.self)
+    let prefix = try ctx.string("prefix", "")
+    let names = m.model.parameters().map(\.name)
+    guard prefix.isEmpty || names.contains(where: { $0.hasPrefix(prefix) }) else {
+        let tops = Array(Set(names.map { String($0.split(separator: ".").prefix(2).joined(separator: ".")) + "." })).sorted()
+        throw ctx.error("prefix", "matches no parameter: \"\(prefix)\"\(didYouMean(prefix, in: tops))", hint: "prefixes: " + tops.prefix(12).joined(separator: " "))
+    }
+    if on { m.model.unfreeze(prefix) } else { m.model.freeze(prefix) }
+    m.trainer?.rebuildOptimizer()
+    let trainable = m.model.trainableParameters().reduce(0) { $0 + $1.tensor.count }
+    ctx.output.write("\(m.label): \(formatCount(trainable)) of \(formatCount(m.model.parameterCount)) params train\n")
+    return .none
 }
 
 /// After the task set changed: the trainer's parameters and plugin bindings.
