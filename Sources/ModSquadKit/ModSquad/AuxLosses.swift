@@ -50,9 +50,27 @@ public enum AuxLoss {
         return out
     }
 
-    /// The MI loss of one layer's routing.
+    /// The MI loss of one layer's routing (the authors' estimate).
     public static func mutualInformation(_ rec: RouterRecord) throws -> Tensor {
         try mutualInformation(taskExpertMass(rec), tokens: rec.segments.reduce(0) { $0 + $1.count })
+    }
+
+    /// The PyTorch reference's estimate: P(t) = 1/T, P(t,e) = P(e|t)/T, P(e) = Σ_t P(t,e),
+    /// L = −Σ P(t,e)·(log(P(t,e)+ε) − log(P(e)+ε) + log T), ε = 1e-9. P(e|t) [T, E] -> [1]
+    public static func mutualInformationUniformTasks(_ pEgivenT: Tensor) throws -> Tensor {
+        guard pEgivenT.ndim == 2 else { throw TensorError.shapeMismatch(op: "mutualInformationUniformTasks", shapes: [pEgivenT.shape], expected: "P(e|t) [T, E]") }
+        let t = Float(pEgivenT.shape[0])
+        let pte = pEgivenT * (1 / t)
+        let pe = try pte.sum(axis: 0)                                  // [E]
+        let inner = try (pte + 1e-9).log().sub((pe + 1e-9).log()) + Foundation.log(t)
+        return -(try pte.mul(inner).sum())
+    }
+
+    /// The reference's estimate from one layer's routing: P(e|t) = mean of p over the task's rows.
+    public static func mutualInformationUniformTasks(_ rec: RouterRecord) throws -> Tensor {
+        let mass = try taskExpertMass(rec)                            // [T, E]
+        let inv = Tensor(rec.segments.map { 1 / Float(max($0.count, 1)) })
+        return try mutualInformationUniformTasks(mass.scaleRows(inv))
     }
 
     /// Switch balance: E · Σ_e (Σ_rows p_e / Σ p) · (count_e / Σ count). -> [1]

@@ -21,6 +21,8 @@ public struct TrainOptions: Codable, Equatable, Sendable {
     public var weightDecay: Float = 0.05
     public var adamEps: Float = 1e-8
     public var miWeight: Float = 0.005
+    /// "authors" (spec §2, the default) or "reference" (P(t) = 1/T, as the PyTorch reference).
+    public var miEstimator = "authors"
     public var switchWeight: Float = 0
     public var zWeight: Float = 0
     public var clipNorm: Float = 0
@@ -128,7 +130,10 @@ public final class Trainer {
         let recs = out.records
         if !recs.isEmpty && ts.count > 1 && options.miWeight != 0 {
             var mi: Tensor? = nil
-            for r in recs { let l = try AuxLoss.mutualInformation(r); mi = try mi.map { try $0.add(l) } ?? l }
+            for r in recs {
+                let l = options.miEstimator == "reference" ? try AuxLoss.mutualInformationUniformTasks(r) : try AuxLoss.mutualInformation(r)
+                mi = try mi.map { try $0.add(l) } ?? l
+            }
             aux.append(("mi", mi!))
             total = try total!.add(mi! * options.miWeight)
         }
