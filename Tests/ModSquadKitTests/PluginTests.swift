@@ -189,6 +189,22 @@ final class PluginTests: XCTestCase {
         let pred = try Autograd.noGrad { try m(x).predictions["colorize"]! }
         let pic = try task.picture(prediction: pred, target: nil, index: 0)
         XCTAssertEqual(pic.rgb.shape, [3, 8, 8])
+
+        // and through the language, in a fresh msq process: load, build a squad with it, train, plot
+        let dir = temporaryDirectory("msq-plugin-nb")
+        let nb = dir.appendingPathComponent("colorize.msq")
+        try """
+        load_plugin("\(lib)")
+        data = scenes(size: 16, train: 64, test: 16, tasks: ["depth"])
+        m = squad(tasks: ["depth", "colorize"], image: 16, dim: 32, depth: 2, experts: 4, top_k: 2)
+        step(m, data, n: 3, batch: 8)
+        eval(m, data)
+        plot_predictions(m, data, "colorize", "colorize.png", samples: 2)
+        """.write(to: nb, atomically: true, encoding: .utf8)
+        let r = try MSQBinary.run(["run", nb.path], cwd: dir, env: ["MSQ_CACHE": dir.appendingPathComponent("cache").path])
+        XCTAssertEqual(r.status, 0, r.out + r.err)
+        XCTAssertTrue(r.out.contains("colorize"), r.out)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("colorize.png").path), r.out + r.err)
     }
 }
 

@@ -43,6 +43,17 @@ final class ScriptBuiltinTests: XCTestCase {
         assertError(execError(i, "block(attn: \"moa\", experts: 2, top_k: 3)"), .argument, line: 1, column: 32, "must be at most the 2 attention experts")
     }
 
+    func testPerBlockExpertWidth() {
+        let (i, _) = makeSession()
+        exec(i, "data = toy()")
+        let out = exec(i, """
+        m = squad(tasks: data, dim: 16, head_dim: 8, experts: 4, layout: [block(attn: "moa", mlp: "moe", experts: 4, width: 24, head_dim: 4), "both"])
+        m.blocks
+        """)
+        XCTAssertEqual(out, "[\"MoA 4/top-2 d4 + MoE 4/top-2 h24\", \"MoA 4/top-2 + MoE 4/top-2\"]\n")
+        assertError(execError(i, "block(mlp: \"moe\", width: 0)"), .argument, line: 1, column: 19, "width", "at least 1")
+    }
+
     func testStepShowsEveryLossTermAndContinues() {
         let (i, _) = session()
         let out = exec(i, "step(m, data, n: 3, batch: 8)")

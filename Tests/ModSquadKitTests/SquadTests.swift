@@ -70,6 +70,21 @@ final class SquadTests: XCTestCase {
         }
     }
 
+    func testPerBlockExpertWidth() throws {
+        var cfg = try Toy.config(layout: "both")
+        cfg.blocks[1].mlpHidden = 24
+        cfg.blocks[1].attentionHeadDim = 4
+        let m = try SquadModel(cfg)
+        XCTAssertEqual(m.parameter("blocks.0.mlp.experts.w1")?.shape, [4, 16, 16])
+        XCTAssertEqual(m.parameter("blocks.1.mlp.experts.w1")?.shape, [4, 16, 24])
+        XCTAssertEqual(m.parameter("blocks.1.attn.experts.wq")?.shape, [4, 16, 4])
+        var rng = RNG(seed: 3)
+        let (x, _) = Toy.batch(2, rng: &rng)
+        XCTAssertEqual(try Autograd.noGrad { try m(x) }.predictions["edge"]?.shape, [2, 1, 8, 8])
+        cfg.blocks[0].mlpHidden = 0
+        XCTAssertThrowsError(try SquadModel(cfg)) { XCTAssertTrue("\($0)".contains("blocks.0.mlp: expert width 0 must be positive"), "\($0)") }
+    }
+
     /// One task alone through the fused path equals that task inside the fused batch.
     func testFusedTasksEqualSeparatePasses() throws {
         var rng = RNG(seed: 2)

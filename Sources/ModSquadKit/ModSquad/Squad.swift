@@ -17,7 +17,7 @@ public final class SquadBlock: Module {
             attn = MultiHeadAttention(c.dim, heads: c.heads, headDim: c.attentionHeadDim, rng: &rng); moa = nil
         case let .moa(e, k):
             var g = c.gate; g.topK = k
-            moa = MoAttention(dim: c.dim, experts: e, headsPerExpert: c.moaHeadsPerExpert, headDim: c.moaHeadDim,
+            moa = MoAttention(dim: c.dim, experts: e, headsPerExpert: c.moaHeadsPerExpert, headDim: spec.attentionHeadDim ?? c.moaHeadDim,
                               expertBias: c.moaExpertBias, tasks: tasks, gate: g, routerWidth: spec.attentionRouter?.width,
                               kept: spec.attentionRouter?.kept, rng: &rng)
             attn = nil
@@ -26,7 +26,7 @@ public final class SquadBlock: Module {
         case .dense: mlp = MLP(c.dim, hidden: c.dim * c.mlpRatio, rng: &rng); moe = nil
         case let .moe(e, k):
             var g = c.gate; g.topK = k
-            moe = MoEMLP(dim: c.dim, hidden: c.moeHidden, experts: e, tasks: tasks, gate: g, routerWidth: spec.mlpRouter?.width,
+            moe = MoEMLP(dim: c.dim, hidden: spec.mlpHidden ?? c.moeHidden, experts: e, tasks: tasks, gate: g, routerWidth: spec.mlpRouter?.width,
                          kept: spec.mlpRouter?.kept, rng: &rng); mlp = nil
         }
     }

@@ -16,6 +16,9 @@ public enum MLPSpec: Codable, Equatable, Sendable {
 public struct BlockSpec: Codable, Equatable, Sendable {
     public var attention: AttentionSpec
     public var mlp: MLPSpec
+    /// Expert width of this block (nil: the config's): MoE-MLP hidden, MoA head width.
+    public var mlpHidden: Int? = nil
+    public var attentionHeadDim: Int? = nil
     /// After extraction: the router's full width and the experts kept from it.
     public var attentionRouter: ExtractedRouter? = nil
     public var mlpRouter: ExtractedRouter? = nil
@@ -76,6 +79,8 @@ public struct SquadConfig: Codable, Equatable, Sendable {
         guard image > 0, patch > 0, image % patch == 0 else { throw ModuleError.invalidConfig("image \(image) is not a multiple of patch \(patch)") }
         guard heads > 0, attentionHeadDim > 0, moaHeadDim > 0, moaHeadsPerExpert > 0, moeHidden > 0 else { throw ModuleError.invalidConfig("head and hidden sizes must be positive") }
         for (i, b) in blocks.enumerated() {
+            if let h = b.mlpHidden, h <= 0 { throw ModuleError.invalidConfig("blocks.\(i).mlp: expert width \(h) must be positive") }
+            if let h = b.attentionHeadDim, h <= 0 { throw ModuleError.invalidConfig("blocks.\(i).attn: expert head width \(h) must be positive") }
             if case let .moa(e, k) = b.attention, !(e >= 1 && k >= 1 && k <= e) { throw ModuleError.invalidConfig("blocks.\(i).attn: top-k \(k) must be in 1...\(e) experts") }
             if case let .moe(e, k) = b.mlp, !(e >= 1 && k >= 1 && k <= e) { throw ModuleError.invalidConfig("blocks.\(i).mlp: top-k \(k) must be in 1...\(e) experts") }
         }

@@ -98,6 +98,8 @@ func modelBuiltins() -> [Builtin] {
             ParamSpec("top_k", .int, .number(2), "experts each token uses"),
             ParamSpec("attn_experts", .int, Value.none, "MoA experts (default experts)"),
             ParamSpec("mlp_experts", .int, Value.none, "MoE-MLP experts (default experts)"),
+            ParamSpec("width", .int, Value.none, "hidden width of each MoE-MLP expert in this block (default the squad's)"),
+            ParamSpec("head_dim", .int, Value.none, "head width of each MoA expert in this block (default the squad's)"),
         ], doc: "One block of a squad layout, for squad(layout: [...]).", category: "models") { ctx in
             let e = try ctx.count("experts", 12), k = try ctx.count("top_k", 2)
             var ea = try ctx.count("attn_experts", e), em = try ctx.count("mlp_experts", e)
@@ -107,7 +109,10 @@ func modelBuiltins() -> [Builtin] {
             let mlp: MLPSpec = try ctx.string("mlp", "dense") == "moe" ? .moe(experts: em, topK: kk) : .dense
             if case .moa = attn, kk > ea { throw ctx.error("top_k", "must be at most the \(ea) attention experts") }
             if case .moe = mlp, kk > em { throw ctx.error("top_k", "must be at most the \(em) MLP experts") }
-            return .object(BlockValue(BlockSpec(attention: attn, mlp: mlp)))
+            var spec = BlockSpec(attention: attn, mlp: mlp)
+            if ctx.has("width") { spec.mlpHidden = try ctx.count("width", 0) }
+            if ctx.has("head_dim") { spec.attentionHeadDim = try ctx.count("head_dim", 0) }
+            return .object(BlockValue(spec))
         },
         Builtin("baseline", [
             ParamSpec("model", .object("model"), nil, "the squad whose size and tasks to copy"),

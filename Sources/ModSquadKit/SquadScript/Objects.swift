@@ -57,8 +57,8 @@ public final class BlockValue: ScriptObject {
 
 func describeBlock(_ b: BlockSpec) -> String {
     var a = "dense", m = "dense"
-    if case let .moa(e, k) = b.attention { a = "MoA \(e)/top-\(k)" }
-    if case let .moe(e, k) = b.mlp { m = "MoE \(e)/top-\(k)" }
+    if case let .moa(e, k) = b.attention { a = "MoA \(e)/top-\(k)" + (b.attentionHeadDim.map { " d\($0)" } ?? "") }
+    if case let .moe(e, k) = b.mlp { m = "MoE \(e)/top-\(k)" + (b.mlpHidden.map { " h\($0)" } ?? "") }
     return "\(a) + \(m)"
 }
 
