@@ -161,6 +161,12 @@ enum BenchModel {
             model.eval()
             var m = model
             if o.extracted {
+                // Specialise first: a few steps with a strong MI weight, then usage from one pass.
+                var so = opts; so.miWeight = 1; so.lr = 1e-3
+                let tr = Trainer(model, options: so)
+                for _ in 0..<10 { try tr.trainStep(x, y) }
+                model.eval()
+                model.usage.reset()
                 let out = try Autograd.noGrad { try model(x) }
                 model.usage.update(out.records)
                 let (small, report) = try model.extract(task: "depth")
