@@ -74,10 +74,10 @@ final class TaskPluginTests: XCTestCase {
         XCTAssertEqual(metric(e, "f1"), 0.5, accuracy: 1e-12)   // tp 1, fp 1, fn 1
         XCTAssertEqual(metric(try EdgeTask().metrics(t([0.1, 0, 0, 0], [1, 1, 2, 2]), .values(t([0, 0, 0, 0], [1, 1, 2, 2]))), "f1"), 1, "no edges anywhere")
         XCTAssertEqual(try EdgeTask().loss(p, .values(y)).scalar, 0.4, accuracy: 1e-6)
-        XCTAssertEqual(metric(try KeypointTask().metrics(p, .values(y)), "mae"), 0.4, accuracy: 1e-6)
-        XCTAssertEqual(try KeypointTask().loss(p, .values(y)).scalar, 0.4, accuracy: 1e-6)
-        XCTAssertEqual(metric(try ReshadingTask().metrics(p, .values(y)), "mae"), 0.4, accuracy: 1e-6)
-        XCTAssertEqual(try ReshadingTask().loss(p, .values(y)).scalar, 0.4, accuracy: 1e-6)
+        XCTAssertEqual(metric(try UnitMapTask.keypoints().metrics(p, .values(y)), "mae"), 0.4, accuracy: 1e-6)
+        XCTAssertEqual(try UnitMapTask.keypoints().loss(p, .values(y)).scalar, 0.4, accuracy: 1e-6)
+        XCTAssertEqual(metric(try UnitMapTask.reshading().metrics(p, .values(y)), "mae"), 0.4, accuracy: 1e-6)
+        XCTAssertEqual(try UnitMapTask.reshading().loss(p, .values(y)).scalar, 0.4, accuracy: 1e-6)
     }
 
     func testReconstructionAndDenseValues() throws {
