@@ -288,3 +288,14 @@ final class GuardTests: XCTestCase {
         XCTAssertEqual(tr.skippedInARow, 0)
     }
 }
+
+final class ConfigGuardTests: XCTestCase {
+    func testAModelTooLargeForMemoryIsRefusedUpFront() throws {
+        var c = try Toy.config()
+        c.dim = 20_000_000
+        XCTAssertThrowsError(try SquadModel(c)) { XCTAssertTrue("\($0)".contains("GiB for weights, gradients and optimizer state"), "\($0)") }
+        let ok = try Toy.config()
+        let m = try SquadModel(ok)
+        XCTAssertEqual(ok.estimatedParameters / Double(m.parameterCount), 1, accuracy: 0.1, "the estimate is close to the real count")
+    }
+}

@@ -1,6 +1,7 @@
 // The configuration of a squad model: image and width, and per block whether the
 // attention is dense or MoA and the MLP dense or MoE (with experts, top-k, width).
 // Layouts: "alternate" (the authors'), "both" (the reference's), "dense" (a ViT).
+import Foundation
 import SquadNN
 
 public enum AttentionSpec: Codable, Equatable, Sendable {
@@ -74,7 +75,30 @@ public struct SquadConfig: Codable, Equatable, Sendable {
     /// Whether one backbone pass serves every task (no routers, no task embedding: hard sharing).
     public var sharedBackbone: Bool { !hasExperts && !taskEmbedding }
 
+    /// Parameters the config implies (weights only), estimated from the layout.
+    public var estimatedParameters: Double {
+        let d = Double(dim), t = Double(max(tasks.count, 1))
+        var n = Double(channels * patch * patch) * d + Double((image / patch) * (image / patch) + 1) * d
+        for b in blocks {
+            switch b.attention {
+            case .dense: n += d * 4 * Double(heads * attentionHeadDim)
+            case let .moa(e, _): n += Double(e) * 2 * d * Double(moaHeadsPerExpert * (b.attentionHeadDim ?? moaHeadDim)) + d * 2 * Double(moaHeadsPerExpert * moaHeadDim) + t * d * Double(e)
+            }
+            switch b.mlp {
+            case .dense: n += 2 * d * d * Double(mlpRatio)
+            case let .moe(e, _): n += Double(e) * 2 * d * Double(b.mlpHidden ?? moeHidden) + t * d * Double(e)
+            }
+        }
+        return n
+    }
+
     public func validate() throws {
+        // Weights, gradients and two AdamW moments: refuse what cannot fit rather than fail mid-allocation.
+        let bytes = estimatedParameters * 16
+        let physical = Double(ProcessInfo.processInfo.physicalMemory)
+        guard bytes < physical * 0.8 else {
+            throw ModuleError.invalidConfig(String(format: "about %.3g parameters need %.1f GiB for weights, gradients and optimizer state; this machine has %.1f GiB", estimatedParameters, bytes / 1073741824, physical / 1073741824))
+        }
         guard dim > 0, depth == blocks.count, depth > 0 else { throw ModuleError.invalidConfig("depth \(depth) with \(blocks.count) block specs") }
         guard image > 0, patch > 0, image % patch == 0 else { throw ModuleError.invalidConfig("image \(image) is not a multiple of patch \(patch)") }
         guard heads > 0, attentionHeadDim > 0, moaHeadDim > 0, moaHeadsPerExpert > 0, moeHidden > 0 else { throw ModuleError.invalidConfig("head and hidden sizes must be positive") }
