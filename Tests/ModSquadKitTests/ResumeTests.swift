@@ -8,6 +8,7 @@ import ModSquad
 import SquadPluginAPI
 import SquadData
 import BuiltinPlugins
+import SquadScript
 
 final class ResumeTests: XCTestCase {
     func makeRun(_ reg: PluginRegistry) throws -> (SquadModel, Trainer, DataLoader) {
@@ -63,5 +64,33 @@ final class ResumeTests: XCTestCase {
         let files = try FileManager.default.contentsOfDirectory(atPath: url.deletingLastPathComponent().path)
         XCTAssertEqual(files, ["ckpt.safetensors"], "no temporary files left behind")
         XCTAssertEqual(try Checkpoint.load(url).step, 1)
+    }
+}
+
+/// The same through the language: train(checkpoint:, save_every:) then train(resume:) in a fresh session.
+final class ScriptResumeTests: XCTestCase {
+    func testTrainResumeInANewSessionMatchesAnUninterruptedRun() throws {
+        let threads = Engine.threads
+        Engine.threads = 1
+        defer { Engine.threads = threads }
+        let setup = "data = toy()\nm = squad(tasks: data, dim: 16, depth: 2, experts: 4, top_k: 2, head_dim: 8, seed: 5)\n"
+        // uninterrupted: 8 steps; interrupted: the same call checkpointing at 4, resumed elsewhere
+        let (a, _) = makeSession()
+        exec(a, setup + "train(m, data, steps: 8, batch: 4, lr: 3e-3, warmup: 2)\nsave(m, \"a.safetensors\")")
+        let (b, _) = makeSession()
+        exec(b, setup + "train(m, data, steps: 8, batch: 4, lr: 3e-3, warmup: 2, checkpoint: \"b-{step}.safetensors\", save_every: 4)")
+        let (c, outC) = makeSession()
+        let ck = b.resolve("b-4.safetensors").path
+        exec(c, setup + "train(m, data, steps: 8, batch: 4, lr: 3e-3, warmup: 2, resume: \"\(ck)\")\nsave(m, \"c.safetensors\")")
+        XCTAssertTrue(outC.text.contains("resumed from b-4.safetensors: step 4, 4 of 8 steps done"), outC.text)
+        let wa = try SafeTensors.read(a.resolve("a.safetensors")).tensors, wc = try SafeTensors.read(c.resolve("c.safetensors")).tensors
+        let wb = try SafeTensors.read(b.resolve("b-8.safetensors")).tensors
+        for (k, v) in wa where !k.hasPrefix("usage.") {
+            XCTAssertEqual(wc[k]?.array, v.array, "\(k): resumed run differs")
+            XCTAssertEqual(wb[k]?.array, v.array, "\(k): checkpointing changed the run")
+        }
+        // a checkpoint from another run length is refused with a clear message
+        let (d, _) = makeSession()
+        assertError(execError(d, setup + "train(m, data, steps: 6, batch: 4, resume: \"\(ck)\")"), .argument, line: 3, column: 36, "belongs to a run of 8 steps")
     }
 }

@@ -11,7 +11,8 @@ public enum Checkpoint {
 
     /// Saves atomically (temporary file, fsync, rename): a crash mid-save leaves the old file.
     /// `loader` is the data position (epoch, batch) to resume from; the model's RNG is saved too.
-    public static func save(_ model: SquadModel, trainer: Trainer? = nil, loader: (epoch: Int, position: Int)? = nil, to url: URL) throws {
+    public static func save(_ model: SquadModel, trainer: Trainer? = nil, loader: (epoch: Int, position: Int)? = nil,
+                            metadata extra: [String: String] = [:], to url: URL) throws {
         var tensors = model.stateDict()
         for l in model.usage.layers { for t in model.usage.tasks(in: l) {
             if let f = model.usage.ema[l]?[t] { tensors["usage.\(l).\(t)"] = Tensor(f.map { Float($0) }) }
@@ -19,6 +20,7 @@ public enum Checkpoint {
         var meta = [formatKey: "1"]
         meta[rngKey] = model.rng.stateWords.map { String($0, radix: 16) }.joined(separator: ",")
         if let l = loader { meta[loaderKey] = "\(l.epoch),\(l.position)" }
+        for (k, v) in extra { meta[k] = v }
         let cfg = try JSONEncoder().encode(model.config)
         meta[configKey] = String(decoding: cfg, as: UTF8.self)
         if let tr = trainer {
@@ -54,6 +56,9 @@ public enum Checkpoint {
         }
         return (model, Int(meta[stepKey] ?? "0") ?? 0, extra)
     }
+
+    /// The checkpoint's __metadata__ (config, step, RNG, data position, and what callers added).
+    public static func metadata(_ url: URL) throws -> [String: String] { try SafeTensors.read(url).metadata }
 
     /// The data position saved with a checkpoint, if any.
     public static func loaderPosition(_ url: URL) throws -> (epoch: Int, position: Int)? {

@@ -22,6 +22,9 @@ func trainingParams(lr: Double) -> [ParamSpec] {
         ParamSpec("weighting", .choice(["equal", "fixed", "uncertainty"]), Value.none, "how task losses combine (default equal, fixed when a task weight ≠ 1)"),
         ParamSpec("augment", .bool, .bool(true), "random horizontal flips (labels mirrored with the image)"),
         ParamSpec("eval", .bool, .bool(false), "evaluate on the test split after each epoch"),
+        ParamSpec("checkpoint", .string, Value.none, "save here (atomically) every save_every steps and at the end; {step} in the name numbers the files"),
+        ParamSpec("save_every", .int, Value.none, "steps between checkpoints (default: only at the end)"),
+        ParamSpec("resume", .string, Value.none, "a checkpoint of this training call to continue from: weights, optimizer, step, RNG and data order"),
     ]
 }
 
@@ -163,6 +166,29 @@ func stepRecord(_ log: StepLog) -> Record {
 }
 
 /// train / finetune for one model: settings from the arguments, the schedule over this call, optional evaluation per epoch.
+let trainDoneKey = "msq.train.done", trainTotalKey = "msq.train.total"
+
+/// Restores a checkpoint written by train(checkpoint:) into `m`, its trainer and data stream;
+/// returns how many of this call's steps were already done.
+func resumeTraining(_ ctx: CallContext, _ m: ModelValue, _ t: Trainer, _ stream: BatchStream, from path: String, total: Int) throws -> Int {
+    let url = ctx.interpreter.resolve(path)
+    let meta = try Checkpoint.metadata(url)
+    guard let d = meta[trainDoneKey].flatMap({ Int($0) }), let tot = meta[trainTotalKey].flatMap({ Int($0) }) else {
+        throw ctx.error("resume", "\(url.path) was not written by train(checkpoint: ...): it has no training position")
+    }
+    guard tot == total else { throw ctx.error("resume", "the checkpoint belongs to a run of \(tot) steps, this call has \(total)") }
+    let (saved, step, extra) = try Checkpoint.load(url)
+    guard saved.config == m.model.config else { throw ctx.error("resume", "the checkpoint's model config differs from this model's") }
+    try m.model.load(saved.stateDict())
+    m.model.rng = saved.rng
+    m.model.usage.reset()
+    for l in saved.usage.layers { for task in saved.usage.tasks(in: l) { if let f = saved.usage.ema[l]?[task] { m.model.usage.set(layer: l, task: task, ema: f) } } }
+    try Checkpoint.restore(t, from: extra, step: step)
+    if let p = try Checkpoint.loaderPosition(url) { stream.loader.seek(epoch: p.epoch, position: p.position) }
+    ctx.output.write("resumed from \(url.lastPathComponent): step \(step), \(d) of \(total) steps done\n")
+    return d
+}
+
 func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> Value {
     let data = try ctx.require("data", as: DatasetValue.self)
     try m.checkTasks(data)
@@ -195,25 +221,41 @@ func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> V
     else if m.model.config.tasks.contains(where: { $0.weight != 1 }) { s.weighting = .fixed }
     s.augment = augment
     let evalEach = try ctx.bool("eval", false)
-    let chunks: [Int] = evalEach ? stride(from: 0, to: total, by: perEpoch).map { min(perEpoch, total - $0) } : [total]
+    let ckptPath = try ctx.string("checkpoint")
+    let saveEvery = try ctx.int("save_every")
+    if let k = saveEvery, k < 1 { throw ctx.error("save_every", "must be at least 1") }
+    if saveEvery != nil && ckptPath == nil { throw ctx.error("save_every", "needs checkpoint: a path to save to") }
+    let stream = try m.stream(data, split: .train, batch: batch, shuffle: true, augment: augment)
+    var done = 0
+    if let r = try ctx.string("resume") {
+        done = try resumeTraining(ctx, m, t, stream, from: r, total: total)
+    }
     let start = Date(), firstStep = m.steps
     var last: StepLog? = nil
     var lastEval: Record? = nil
     let meter = ProgressMeter(ctx.output, label: label, total: total)
-    var done = 0
-    for (ci, n) in chunks.enumerated() {
+    while done < total {
+        // the next chunk ends at an epoch boundary (eval), a checkpoint boundary, or the end
+        var n = total - done
+        if evalEach { n = min(n, perEpoch - done % perEpoch) }
+        if let k = saveEvery { n = min(n, k - done % k) }
         s.offset = done; s.total = total
         let logs = try m.trainSteps(data, n: n, batch: batch, settings: s, registry: reg, meter: meter, startCount: done)
         done += n
         last = logs.last ?? last
-        if evalEach {
+        if evalEach && (done % perEpoch == 0 || done == total) {
             var limit: Int? = nil
             if ScriptSettings.fast { limit = 2 }
             let (metrics, count) = try m.evaluate(data, split: .test, batch: max(batch, 64), limit: limit, registry: reg, showProgress: nil)
             m.record(eval: EvalPoint(step: m.steps, split: "test", metrics: metrics))
-            let r = metricsRecord(metrics, order: m.model.tasks, title: "epoch \(ci + 1) eval test (\(count) images)")
+            let r = metricsRecord(metrics, order: m.model.tasks, title: "epoch \((done + perEpoch - 1) / perEpoch) eval test (\(count) images)")
             ctx.output.write(r.summary + "\n")
             lastEval = r
+        }
+        if let path = ckptPath, done == total || (saveEvery.map { done % $0 == 0 } ?? false) {
+            let url = ctx.interpreter.resolve(path.replacingOccurrences(of: "{step}", with: String(done)))
+            try Checkpoint.save(m.model, trainer: t, loader: (stream.epoch, stream.position),
+                                metadata: [trainDoneKey: String(done), trainTotalKey: String(total)], to: url)
         }
     }
     let el = Date().timeIntervalSince(start)

@@ -143,11 +143,14 @@ extension ModelValue {
             }
             let (x, y0) = try s.next()
             let y = try completeTargets(x, y0, data: data, registry: registry)
-            let log = try t.trainStep(x, y)
-            guard log.total.isFinite else {
+            // A non-finite step is skipped by the trainer with the weights untouched (and shown);
+            // after several in a row it throws, keeping the last good weights.
+            let log: StepLog
+            do { log = try t.trainStep(x, y) } catch let e as TrainingError {
                 t.options.lr = base
-                throw ScriptError(.runtime, "the loss went non-finite at step \(log.step) (\(log)); lower lr or set clip")
+                throw ScriptError(.runtime, "\(e)", hint: "lower lr or set clip")
             }
+            if log.skipped != nil { meter?.output.write(log.description + "\n") }
             record(log); logs.append(log)
             each?(log)
             meter?.update(startCount + i + 1, log)
