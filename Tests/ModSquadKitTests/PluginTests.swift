@@ -112,6 +112,22 @@ final class PluginTests: XCTestCase {
         XCTAssertEqual(tr.step, 0)
     }
 
+    func testAGatingThatThrowsIsContained() throws {
+        let reg = PluginRegistry()
+        try reg.register(gating: ThrowingGating())
+        var cfg = try Toy.config()
+        try reg.configure(&cfg, gating: "boom")
+        let m = try SquadModel(cfg)
+        let tr = Trainer(m)
+        try reg.bind(m, trainer: tr)
+        var rng = RNG(seed: 2)
+        let (x, y) = Toy.batch(2, rng: &rng)
+        let before = m.stateDict().mapValues { $0.array }
+        XCTAssertThrowsError(try tr.trainStep(x, y)) { XCTAssertTrue("\($0)".hasPrefix("plugin boom: gating failed"), "\($0)") }
+        for (k, v) in before { XCTAssertEqual(m.parameter(k)!.array, v, k) }
+        XCTAssertEqual(Autograd.recordedOps, 0)
+    }
+
     // MARK: the .so loader
 
     /// Compiles C source into a shared library in a temp folder.
@@ -206,6 +222,12 @@ final class PluginTests: XCTestCase {
         XCTAssertTrue(r.out.contains("colorize"), r.out)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("colorize.png").path), r.out + r.err)
     }
+}
+
+final class ThrowingGating: GatingPlugin {
+    let name = "boom", summary = "throws"
+    struct Boom: Error {}
+    func gate(_ input: GateInput, rng: inout RNG) throws -> GateDecision { throw Boom() }
 }
 
 final class TopKGatingProbe: GatingPlugin {
