@@ -9,11 +9,6 @@ public final class DenseValueTask: BuiltinTask {
                    metrics: [MetricInfo("mae", higherIsBetter: false), MetricInfo("rmse", higherIsBetter: false)])
     }
 
-    public override func loss(_ prediction: Tensor, _ target: TaskTarget) throws -> Tensor {
-        _ = try checkDense(prediction)
-        return try prediction.l1Loss(values(target, like: prediction))
-    }
-
     public override func metrics(_ prediction: Tensor, _ target: TaskTarget) throws -> [Metric] {
         _ = try checkDense(prediction)
         let t = try values(target, like: prediction)

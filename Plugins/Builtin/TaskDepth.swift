@@ -9,11 +9,6 @@ public final class DepthTask: BuiltinTask {
                    metrics: [MetricInfo("abs_rel", higherIsBetter: false), MetricInfo("rmse", higherIsBetter: false)])
     }
 
-    public override func loss(_ prediction: Tensor, _ target: TaskTarget) throws -> Tensor {
-        _ = try checkDense(prediction)
-        return try prediction.l1Loss(values(target, like: prediction))
-    }
-
     /// abs_rel = mean over pixels with target > 0 of |p − t| / t; rmse over all pixels.
     public override func metrics(_ prediction: Tensor, _ target: TaskTarget) throws -> [Metric] {
         _ = try checkDense(prediction)

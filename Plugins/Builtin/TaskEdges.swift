@@ -9,11 +9,6 @@ public final class EdgeTask: BuiltinTask {
                    metrics: [MetricInfo("mae", higherIsBetter: false), MetricInfo("f1", higherIsBetter: true)])
     }
 
-    public override func loss(_ prediction: Tensor, _ target: TaskTarget) throws -> Tensor {
-        _ = try checkDense(prediction)
-        return try prediction.l1Loss(values(target, like: prediction))
-    }
-
     /// F1 of (prediction > 0.5) against (target > 0.5); 1 when neither has an edge.
     public override func metrics(_ prediction: Tensor, _ target: TaskTarget) throws -> [Metric] {
         _ = try checkDense(prediction)

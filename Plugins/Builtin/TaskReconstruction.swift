@@ -11,11 +11,6 @@ public final class ReconstructionTask: BuiltinTask {
                    metrics: [MetricInfo("mae", higherIsBetter: false), MetricInfo("psnr", higherIsBetter: true)])
     }
 
-    public override func loss(_ prediction: Tensor, _ target: TaskTarget) throws -> Tensor {
-        _ = try checkDense(prediction)
-        return try prediction.l1Loss(values(target, like: prediction))
-    }
-
     /// psnr = 10·log10(1 / MSE) in dB for values in [0, 1] (capped at 100 dB for a perfect match).
     public override func metrics(_ prediction: Tensor, _ target: TaskTarget) throws -> [Metric] {
         _ = try checkDense(prediction)

@@ -17,8 +17,11 @@ public class BuiltinTask: TaskPlugin {
         self.name = name; self.summary = summary; self.kind = kind; self.channels = channels; self.metricInfo = metrics
     }
 
+    /// Default: L1 between a dense prediction and its value target (the dense regression
+    /// tasks share it); classification, segmentation, normals and regression override it.
     public func loss(_ prediction: Tensor, _ target: TaskTarget) throws -> Tensor {
-        throw PluginError.failed(plugin: name, message: "no loss defined")
+        _ = try checkDense(prediction)
+        return try prediction.l1Loss(values(target, like: prediction))
     }
     public func metrics(_ prediction: Tensor, _ target: TaskTarget) throws -> [Metric] {
         throw PluginError.failed(plugin: name, message: "no metrics defined")

@@ -23,11 +23,6 @@ public final class UnitMapTask: BuiltinTask {
         UnitMapTask(name: name, summary: "dense: shading without albedo, 1 channel (L1; MAE)", style: .grey)
     }
 
-    public override func loss(_ prediction: Tensor, _ target: TaskTarget) throws -> Tensor {
-        _ = try checkDense(prediction)
-        return try prediction.l1Loss(values(target, like: prediction))
-    }
-
     public override func metrics(_ prediction: Tensor, _ target: TaskTarget) throws -> [Metric] {
         _ = try checkDense(prediction)
         return [Metric("mae", TaskMath.meanAbs(prediction, try values(target, like: prediction)), higherIsBetter: false)]
