@@ -202,6 +202,10 @@ final class ScriptBuiltinTests: XCTestCase {
         XCTAssertEqual(e?.kind, .value)
         XCTAssertTrue(e?.message.contains("no training steps logged yet") ?? false)
         XCTAssertEqual(e?.location?.column, 1)
+        let t = execError(i, "extract(m, \"tmap\", threshold: -1)")
+        XCTAssertTrue(t?.message.contains("parameter 'threshold' must be a usage percentage within 0...100, got -1") ?? false, t?.message ?? "")
+        let u = execError(i, "plot_experts(m, \"x.png\")")
+        XCTAssertTrue(u?.message.hasPrefix("plot_experts: no expert usage statistics yet") ?? false, "named once: \(u?.message ?? "")")
     }
 
     func testFastModeShrinksSizes() {

@@ -190,7 +190,9 @@ func modelBuiltins() -> [Builtin] {
             if m.model.usage.layers.isEmpty && m.model.config.hasExperts {
                 ctx.output.write("note: no usage statistics yet (train first); every expert is kept\n")
             }
-            let (small, report) = try m.model.extract(task: task, threshold: try ctx.number("threshold", 3))
+            let threshold = try ctx.number("threshold", 3)
+            guard threshold >= 0, threshold <= 100 else { throw ctx.error("threshold", "must be a usage percentage within 0...100, got \(formatNumber(threshold))") }
+            let (small, report) = try m.model.extract(task: task, threshold: threshold)
             ctx.output.write(report.description + "\n")
             let v = ModelValue(small, label: "extracted \(task)")
             v.usesMI = m.usesMI

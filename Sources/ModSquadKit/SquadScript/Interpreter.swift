@@ -256,7 +256,10 @@ public final class Interpreter {
         let ctx = CallContext(interpreter: self, builtin: b, location: loc, values: values, locations: locs, rest: rest)
         do { return try b.body(ctx) }
         catch var e as ScriptError { if e.location == nil { e.location = loc }; throw e }
-        catch { throw ScriptError(.runtime, "\(b.name): \(describe(error))", at: loc) }
+        catch {
+            let d = describe(error)   // errors that already name the builtin are not prefixed twice
+            throw ScriptError(.runtime, d.hasPrefix(b.name + ":") ? d : "\(b.name): \(d)", at: loc)
+        }
     }
 }
 
