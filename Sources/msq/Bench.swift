@@ -11,6 +11,7 @@ struct BenchOptions {
     var config = "a"
     var warmup = 3
     var extracted = false
+    var experts: Int? = nil, topK: Int? = nil
     var rest: [String] = []
 
     init(_ args: [String]) throws {
@@ -34,6 +35,8 @@ struct BenchOptions {
             case "--config": config = try value()
             case "--warmup": warmup = try int("--warmup")
             case "--extracted": extracted = true
+            case "--experts": experts = try int("--experts")
+            case "--top-k": topK = try int("--top-k")
             default:
                 if args[i].hasPrefix("--") { throw CommandError("unknown option \(args[i])") }
                 rest.append(args[i])

@@ -22,19 +22,23 @@ enum BenchModel {
 
     /// The reference's model flags: img 32, patch 4, D 192, depth 6, 6 heads × 32, experts with 6 heads
     /// of 32 over shared K/V (with q/o biases), expert MLP hidden 4D/2, renormalised top-k, T 4, B 32.
-    static func setup(_ name: String) throws -> Setup {
+    static func setup(_ name: String, experts: Int? = nil, topK: Int? = nil) throws -> Setup {
         var c = SquadConfig()
         c.image = 32; c.patch = 4; c.channels = 3; c.dim = 192; c.depth = 6; c.heads = 6; c.attentionHeadDim = 32
         c.moaHeadsPerExpert = 6; c.moaHeadDim = 32; c.moaExpertBias = true; c.moeHidden = 384; c.mlpRatio = 4
         c.gate = GateOptions(topK: 2, renormalize: true)
         c.taskEmbedding = false
         c.tasks = taskSpecs
-        let e: Int, k: Int
+        var e: Int, k: Int
         switch name {
         case "a": (e, k) = (8, 2)
         case "b": (e, k) = (16, 4)
         case "vit": (e, k) = (0, 0)
         default: throw CommandError("bench: unknown config '\(name)' (a, b, vit)")
+        }
+        if name != "vit" {   // --experts / --top-k override the config's (the reference's --experts / --k)
+            e = experts ?? e; k = topK ?? k
+            guard k >= 1, k <= e else { throw CommandError("bench: --top-k \(k) must be within 1...\(e) experts") }
         }
         c.blocks = try SquadConfig.layout(name == "vit" ? "dense" : "both", depth: 6, attentionExperts: max(e, 1),
                                           attentionTopK: max(k, 1), mlpExperts: max(e, 1), mlpTopK: max(k, 1))
@@ -133,7 +137,7 @@ enum BenchModel {
     }
 
     static func run(mode: String, _ o: BenchOptions) throws -> [[String: Any]] {
-        let s = try setup(o.config)
+        let s = try setup(o.config, experts: o.experts, topK: o.topK)
         Engine.threads = o.threads
         let model = try SquadModel(s.config)
         var rng = RNG(seed: 1)
@@ -184,7 +188,8 @@ enum BenchModel {
         if Profiler.shared.enabled && mode == "train" && !o.json { print(Profiler.shared.table(steps: o.reps)) }
         let rss = peakRSSMiB()
         if !o.json {
-            print("config \(s.name) \(label): \(params) params, threads \(o.threads), \(o.reps) steps after \(o.warmup) warm-up")
+            let ek = s.dense ? "dense" : "E \(s.experts), k \(s.topK)"
+            print("config \(s.name) (\(ek)) \(label): \(params) params, threads \(o.threads), \(o.reps) steps after \(o.warmup) warm-up")
             print(String(format: "  median %.4f s  min %.4f  max %.4f  (CPU %.3f s)  |  %.2f GFLOP/step  %.1f GFLOP/s  |  peak RSS %.0f MiB",
                          med, times.min() ?? .nan, times.max() ?? .nan, median(cpu), gf, gf / med, rss))
         }
