@@ -85,7 +85,7 @@ extension Tensor {
         let p = src.shape[0], d = src.shape[1]
         let out = Tensor(zeros: [rows, d])
         let ps = src.data, pw = scales.data, po = out.data
-        for j in 0..<p { let w = pw[j], o = po + index[j] * d, s = ps + j * d; for c in 0..<d { o[c] += w * s[c] } }
+        Tensor.scatterAdd(from: ps, rows: index, into: po, width: d, scales: pw)
         if Autograd.needs(src, scales) {
             Autograd.record(out) { g in
                 let pg = g.data

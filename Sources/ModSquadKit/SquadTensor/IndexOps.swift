@@ -2,6 +2,24 @@
 import Foundation
 
 extension Tensor {
+    /// dst[rows[j]] += (scales?[j] ?? 1)·src[j] for every j. Rows repeat, so threads split the
+    /// columns (each thread owns a column range of every row): no write conflicts.
+    static func scatterAdd(from src: UnsafeMutablePointer<Float>, rows: [Int], into dst: UnsafeMutablePointer<Float>,
+                           width f: Int, scales: UnsafeMutablePointer<Float>?) {
+        let blocks = rows.count * f >= 1 << 16 ? Swift.min(Engine.threads, Swift.max(1, f / 16)) : 1
+        let per = (f + blocks - 1) / blocks
+        rows.withUnsafeBufferPointer { ib in
+            Engine.parallelItems(blocks) { b in
+                let c0 = b * per, c1 = Swift.min(f, c0 + per)
+                if c0 >= c1 { return }
+                for (j, i) in ib.enumerated() {
+                    let d = dst + i * f, s = src + j * f
+                    if let w = scales?[j] { for c in c0..<c1 { d[c] += w * s[c] } } else { for c in c0..<c1 { d[c] += s[c] } }
+                }
+            }
+        }
+    }
+
     /// out[i] = x[idx[i]] over the first axis. x [N, F...], idx [M] -> [M, F...]
     public func gatherRows(_ idx: [Int]) throws -> Tensor {
         guard ndim >= 1 else { throw TensorError.invalidArgument(op: "gatherRows", message: "needs at least 1-D, got a scalar") }
@@ -22,7 +40,7 @@ extension Tensor {
                 accumulate(into: self) { gx, acc in
                     if !acc { gx.update(repeating: 0, count: self.count) }
                     let pg = g.data
-                    for (j, i) in idx.enumerated() { let d = gx + i * f, s = pg + j * f; for c in 0..<f { d[c] += s[c] } }
+                    Tensor.scatterAdd(from: pg, rows: idx, into: gx, width: f, scales: nil)
                 }
             }
         }
@@ -42,7 +60,7 @@ extension Tensor {
         var outShape = shape; outShape[0] = rows
         let out = Tensor(zeros: outShape)
         let ps = data, po = out.data
-        for (j, i) in idx.enumerated() { let d = po + i * f, s = ps + j * f; for c in 0..<f { d[c] += s[c] } }
+        Tensor.scatterAdd(from: ps, rows: idx, into: po, width: f, scales: nil)
         if Autograd.needs(self) {
             Autograd.record(out) { g in
                 accumulate(into: self) { gs, acc in
