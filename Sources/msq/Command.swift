@@ -44,7 +44,9 @@ enum MSQCommand {
       run nb.msq [--report out.md] [--ipynb out.ipynb] [--keep-going] [--fast]
                                  run a notebook cell by cell (exit 1 on the first failing cell)
       doctor | --version         versions, BLAS core and threads in use
-      bench gemm|kernels [...]   engine benchmarks (--threads N, --size N, --json)
+      bench gemm|kernels|train|infer|memory [--config a|b|vit] [--experts N] [--top-k K]
+        [--threads N] [--steps N] [--extracted] [--json]
+                             benchmarks: medians, GFLOP/s, peak RSS (docs/performance.md)
       example [--steps N]        train a small ViT on a toy task (the engine's smoke run)
     """
 
