@@ -95,6 +95,20 @@ final class PluginTests: XCTestCase {
         }
     }
 
+    /// A training step fails with an error starting `prefix`, leaving weights, tape and step count as they were.
+    func assertStepFailsContained(_ m: SquadModel, _ tr: Trainer, seed: UInt64, prefix: String,
+                                  file: StaticString = #filePath, line: UInt = #line) {
+        var rng = RNG(seed: seed)
+        let (x, y) = Toy.batch(2, rng: &rng)
+        let before = m.stateDict().mapValues { $0.array }
+        XCTAssertThrowsError(try tr.trainStep(x, y), file: file, line: line) {
+            XCTAssertTrue("\($0)".hasPrefix(prefix), "\($0)", file: file, line: line)
+        }
+        for (k, v) in before { XCTAssertEqual(m.parameter(k)!.array, v, k, file: file, line: line) }
+        XCTAssertEqual(Autograd.recordedOps, 0, "the failed step left nothing on the tape", file: file, line: line)
+        XCTAssertEqual(tr.step, 0, file: file, line: line)
+    }
+
     func testAPluginThatThrowsInItsLossLeavesTheModelIntact() throws {
         let reg = PluginRegistry()
         try reg.register(task: ThrowingTask())
@@ -103,13 +117,7 @@ final class PluginTests: XCTestCase {
         let m = try SquadModel(cfg)
         let tr = Trainer(m)
         try reg.bind(m, trainer: tr)
-        var rng = RNG(seed: 1)
-        let (x, y) = Toy.batch(2, rng: &rng)
-        let before = m.stateDict().mapValues { $0.array }
-        XCTAssertThrowsError(try tr.trainStep(x, y)) { XCTAssertTrue("\($0)".hasPrefix("plugin bright: loss failed"), "\($0)") }
-        for (k, v) in before { XCTAssertEqual(m.parameter(k)!.array, v, k) }
-        XCTAssertEqual(Autograd.recordedOps, 0, "the failed step left nothing on the tape")
-        XCTAssertEqual(tr.step, 0)
+        assertStepFailsContained(m, tr, seed: 1, prefix: "plugin bright: loss failed")
     }
 
     func testAGatingThatThrowsIsContained() throws {
@@ -120,12 +128,7 @@ final class PluginTests: XCTestCase {
         let m = try SquadModel(cfg)
         let tr = Trainer(m)
         try reg.bind(m, trainer: tr)
-        var rng = RNG(seed: 2)
-        let (x, y) = Toy.batch(2, rng: &rng)
-        let before = m.stateDict().mapValues { $0.array }
-        XCTAssertThrowsError(try tr.trainStep(x, y)) { XCTAssertTrue("\($0)".hasPrefix("plugin boom: gating failed"), "\($0)") }
-        for (k, v) in before { XCTAssertEqual(m.parameter(k)!.array, v, k) }
-        XCTAssertEqual(Autograd.recordedOps, 0)
+        assertStepFailsContained(m, tr, seed: 2, prefix: "plugin boom: gating failed")
     }
 
     // MARK: the .so loader

@@ -100,9 +100,7 @@ public func plotBars(_ panels: [BarPanel], to path: String, columns: Int = 2, pa
                      title: String? = nil, style: PlotStyle = PlotStyle()) throws -> PlotOutput {
     let plot = "plot_bars"
     guard !panels.isEmpty else { throw PlotError.emptyStatistics(plot: plot, message: "no bar panels to draw") }
-    guard panelWidth >= 120, panelHeight >= 100, panelWidth.isFinite, panelHeight.isFinite else {
-        throw PlotError.badInput(plot: plot, message: "panel size \(panelWidth)×\(panelHeight) is too small (at least 120×100)")
-    }
+    try checkPanelSize(plot, panelWidth, panelHeight)
     for p in panels {
         guard !p.categories.isEmpty, !p.series.isEmpty else {
             throw PlotError.emptyStatistics(plot: plot, message: "panel '\(p.title)' has no \(p.categories.isEmpty ? "categories" : "series")")

@@ -3,6 +3,13 @@ import Foundation
 import CCairo
 
 /// Why a plot could not be drawn or written; every case says what and where.
+/// Panels of bar and curve plots must be finite and at least 120×100 pixels.
+func checkPanelSize(_ plot: String, _ w: Double, _ h: Double) throws {
+    guard w >= 120, h >= 100, w.isFinite, h.isFinite else {
+        throw PlotError.badInput(plot: plot, message: "panel size \(w)×\(h) is too small (at least 120×100)")
+    }
+}
+
 public enum PlotError: Error, CustomStringConvertible, Equatable {
     case cannotWrite(path: String, reason: String)
     case cannotRead(path: String, reason: String)

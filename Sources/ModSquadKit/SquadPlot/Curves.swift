@@ -164,9 +164,7 @@ public func plotCurves(_ panels: [CurvePanel], to path: String, columns: Int = 2
                        title: String? = nil, style: PlotStyle = PlotStyle()) throws -> PlotOutput {
     let plot = "plot_curves"
     guard !panels.isEmpty else { throw PlotError.emptyStatistics(plot: plot, message: "no panels to draw (no logged values yet)") }
-    guard panelWidth >= 120, panelHeight >= 100, panelWidth.isFinite, panelHeight.isFinite else {
-        throw PlotError.badInput(plot: plot, message: "panel size \(panelWidth)×\(panelHeight) is too small (at least 120×100)")
-    }
+    try checkPanelSize(plot, panelWidth, panelHeight)
     for p in panels {
         guard !p.series.isEmpty else { throw PlotError.emptyStatistics(plot: plot, message: "panel '\(p.title)' has no series") }
         guard p.series.contains(where: { $0.points.contains { $0.x.isFinite && $0.y.isFinite } }) else {
