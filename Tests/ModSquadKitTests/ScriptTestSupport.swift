@@ -90,6 +90,8 @@ final class TestOutput: ScriptOutput {
     var isTerminal: Bool { terminal }
     func write(_ t: String) { text += t }
     func display(_ image: ImageValue) { images.append(image); text += "[image] \(image.path)\n" }
+    var tables: [TableValue] = []
+    func display(table: TableValue) { tables.append(table); text += table.plain + "\n" }
     func progress(_ line: String) { text += "\r" + line }
     func endProgress() { if terminal { text += "\n" } }
 }

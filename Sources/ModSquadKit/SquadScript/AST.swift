@@ -1,6 +1,6 @@
 // The syntax tree: statements (assignment, expression) and expressions, each with its source span.
 
-public enum BinaryOperator: String { case add = "+", sub = "-", mul = "*", div = "/" }
+public enum BinaryOperator: String { case add = "+", sub = "-", mul = "*", div = "/", less = "<", greater = ">" }
 
 public indirect enum ExprKind {
     case number(Double)

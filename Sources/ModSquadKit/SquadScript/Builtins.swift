@@ -213,4 +213,4 @@ func coreBuiltins() -> [Builtin] {
 }
 
 /// Hook for builtins defined in later parts (plots); empty when they are absent.
-func extraBuiltins() -> [Builtin] { plotBuiltins() }
+func extraBuiltins() -> [Builtin] { plotBuiltins() + studyBuiltins() }

@@ -52,7 +52,7 @@ extension Interpreter {
                 let cat = b.category
                 if let i = groups.firstIndex(where: { $0.0 == cat }) { groups[i].1.append(b) } else { groups.append((cat, [b])) }
             }
-            let order = ["data", "models", "training", "plots", "help", "misc"]
+            let order = ["data", "models", "training", "study", "plots", "help", "misc"]
             groups.sort { (order.firstIndex(of: $0.0) ?? order.count) < (order.firstIndex(of: $1.0) ?? order.count) }
             let width = (table.all.map(\.name.count).max() ?? 14) + 2
             var lines = ["builtins (help(\"name\") or :help name for one):"]

@@ -205,7 +205,7 @@ func modelBuiltins() -> [Builtin] {
             let m = try ctx.require("model", as: ModelValue.self)
             let url = ctx.interpreter.resolve(try ctx.string("path") ?? "")
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try Checkpoint.save(m.model, trainer: m.trainer, to: url)
+            try Checkpoint.save(m.model, trainer: m.trainer, metadata: m.scriptMetadata, to: url)
             let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
             ctx.output.write(String(format: "saved %@ (%.2f MB, step %d)\n", url.lastPathComponent, Double(size) / 1e6, m.steps))
             return .none
@@ -217,6 +217,7 @@ func modelBuiltins() -> [Builtin] {
             let (model, step, extra) = try Checkpoint.load(url)
             let v = ModelValue(model, label: model.config.hasExperts ? "squad" : "vit")
             v.pendingRestore = (extra, step)
+            v.restoreScriptMetadata(try Checkpoint.metadata(url))
             return .object(v)
         },
     ]

@@ -87,6 +87,9 @@ func trainingBuiltins() -> [Builtin] {
                 if let task = try ctx.string("task"), !m.model.tasks.contains(task) {
                     let spec = try taskSpec(task, ctx)
                     try m.model.attachForTransfer(spec)
+                    // Only the new task's parameters train: a loaded checkpoint's AdamW moments (for the
+                    // old, now frozen, parameters) do not apply; the transfer starts a fresh optimizer.
+                    m.pendingRestore = nil
                     try rebind(m, ctx.interpreter.table.registry)
                     let trainable = m.model.trainableParameters().reduce(0) { $0 + $1.tensor.count }
                     ctx.output.write("transfer to '\(task)': \(formatCount(trainable)) of \(formatCount(m.model.parameterCount)) params train\n")
@@ -184,6 +187,7 @@ func resumeTraining(_ ctx: CallContext, _ m: ModelValue, _ t: Trainer, _ stream:
     m.model.usage.reset()
     for l in saved.usage.layers { for task in saved.usage.tasks(in: l) { if let f = saved.usage.ema[l]?[task] { m.model.usage.set(layer: l, task: task, ema: f) } } }
     try Checkpoint.restore(t, from: extra, step: step)
+    if let secs = meta["msq.train_seconds"].flatMap(Double.init), secs.isFinite, secs >= 0 { m.trainSeconds = secs }
     if let p = try Checkpoint.loaderPosition(url) { stream.loader.seek(epoch: p.epoch, position: p.position) }
     ctx.output.write("resumed from \(url.lastPathComponent): step \(step), \(d) of \(total) steps done\n")
     return d
@@ -255,7 +259,7 @@ func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> V
         if let path = ckptPath, done == total || (saveEvery.map { done % $0 == 0 } ?? false) {
             let url = ctx.interpreter.resolve(path.replacingOccurrences(of: "{step}", with: String(done)))
             try Checkpoint.save(m.model, trainer: t, loader: (stream.epoch, stream.position),
-                                metadata: [trainDoneKey: String(done), trainTotalKey: String(total)], to: url)
+                                metadata: m.scriptMetadata.merging([trainDoneKey: String(done), trainTotalKey: String(total)]) { $1 }, to: url)
         }
     }
     let el = Date().timeIntervalSince(start)

@@ -6,6 +6,8 @@ import Synchronization
 public protocol ScriptOutput: AnyObject {
     func write(_ text: String)
     func display(_ image: ImageValue)
+    /// Shows a table (Markdown in reports; aligned text on a terminal).
+    func display(table: TableValue)
     /// True: progress redraws one line; false: progress prints plain lines at intervals.
     var isTerminal: Bool { get }
     /// Redraws the transient progress line (terminals only).
@@ -24,6 +26,7 @@ public final class StandardOutput: ScriptOutput {
         fputs(text, stdout); fflush(stdout)
     }
     public func display(_ image: ImageValue) { write("[image] \(image.summary)\n") }
+    public func display(table: TableValue) { write(table.plain + "\n") }
     public func progress(_ line: String) {
         fputs("\r\u{1B}[2K" + line, stdout); fflush(stdout); meterShown = true
     }
@@ -112,6 +115,7 @@ public final class Interpreter {
         switch v {
         case .none: break
         case .object(let img as ImageValue): output.display(img)
+        case .object(let t as TableValue): output.display(table: t)
         case .list(let l) where !l.isEmpty && l.allSatisfy({ if case .object(let o) = $0 { return o is ImageValue }; return false }):
             for case .object(let img as ImageValue) in l { output.display(img) }
         case .list(let l) where !l.isEmpty && l.allSatisfy({ if case .object = $0 { return true }; return false }):
@@ -202,13 +206,17 @@ public final class Interpreter {
             case .div:
                 guard y != 0 else { throw ScriptError(.value, "division by zero", at: loc) }
                 return .number(x / y)
+            case .less: return .bool(x < y)
+            case .greater: return .bool(x > y)
             }
+        case let (.less, .string(x), .string(y)): return .bool(x < y)
+        case let (.greater, .string(x), .string(y)): return .bool(x > y)
         case let (.add, .string(x), .string(y)): return .string(x + y)
         case let (.add, .list(x), .list(y)): return .list(x + y)
         case let (.mul, .list(x), .number(n)) where n == n.rounded() && n >= 0 && n < 1e6:
             return .list(Array([[Value]](repeating: x, count: Int(n)).joined()))
         default:
-            let verb = ["+": "add", "-": "subtract", "*": "multiply", "/": "divide"][op.rawValue] ?? op.rawValue
+            let verb = ["+": "add", "-": "subtract", "*": "multiply", "/": "divide", "<": "compare", ">": "compare"][op.rawValue] ?? op.rawValue
             throw ScriptError(.type, "cannot \(verb) \(a.typeDescription) and \(b.typeDescription) with '\(op.rawValue)'", at: loc)
         }
     }

@@ -1,4 +1,4 @@
-// The lexer: names, numbers (1e-3, 1_000), strings with escapes, brackets, operators, comments; newlines inside brackets are skipped.
+// The lexer: names, numbers (1e-3, 1_000), strings with escapes, brackets, operators (+ - * / < >), comments; newlines inside brackets are skipped.
 import Foundation
 
 public enum TokenKind: Equatable {
@@ -7,7 +7,7 @@ public enum TokenKind: Equatable {
     case string(String)
     case lparen, rparen, lbracket, rbracket
     case comma, colon, equals, dot, semicolon
-    case plus, minus, star, slash
+    case plus, minus, star, slash, less, greater
     case newline, eof
 
     public var display: String {
@@ -28,6 +28,8 @@ public enum TokenKind: Equatable {
         case .minus: return "'-'"
         case .star: return "'*'"
         case .slash: return "'/'"
+        case .less: return "'<'"
+        case .greater: return "'>'"
         case .newline: return "end of line"
         case .eof: return "end of input"
         }
@@ -115,6 +117,8 @@ public struct Lexer {
         case "-": kind = .minus
         case "*": kind = .star
         case "/": kind = .slash
+        case "<": kind = .less
+        case ">": kind = .greater
         case "{", "}":
             throw ScriptError(.syntax, "unexpected '\(ch)'", at: loc(l, c, 1), hint: "lists use [ ]; named arguments use name: value")
         default:

@@ -65,6 +65,7 @@ public enum Notebook {
 public enum CellOutput {
     case text(String)
     case image(ImageValue)
+    case table(TableValue)
 }
 
 public struct CellResult {
@@ -90,6 +91,10 @@ public final class CapturingOutput: ScriptOutput {
     public func display(_ image: ImageValue) {
         items.append(.image(image))
         echo?.display(image)
+    }
+    public func display(table: TableValue) {
+        items.append(.table(table))
+        echo?.display(table: table)
     }
     public func progress(_ line: String) { write(line + "\n") }
     public func endProgress() {}

@@ -39,6 +39,7 @@ public enum NotebookExport {
                     switch o {
                     case .text(let t): out += [fence(t, "text"), ""]
                     case .image(let img): out += ["![\(img.title)](\(relativePath(img.path, from: base)))", ""]
+                    case .table(let t): out += [t.markdown, ""]
                     }
                 }
                 if let e = r.error { out += ["**Error:**", "", fence(e.rendered, "text"), ""] }
@@ -56,7 +57,7 @@ public enum NotebookExport {
         return parts
     }
 
-    /// nbformat 4.5 JSON: markdown and code cells with stream, display_data (PNG in base64) and error outputs.
+    /// nbformat 4.5 JSON: markdown and code cells with stream, display_data (PNG in base64, tables as Markdown) and error outputs.
     public static func ipynb(_ results: [CellResult], notebook: String) throws -> Data {
         var cells: [[String: Any]] = []
         for (i, r) in results.enumerated() {
@@ -78,6 +79,9 @@ public enum NotebookExport {
                     var m: [String: Any] = [:]
                     if img.width > 0 { m["image/png"] = ["width": img.width, "height": img.height] }
                     outputs.append(["output_type": "display_data", "data": data, "metadata": m])
+                case .table(let t):
+                    outputs.append(["output_type": "display_data", "metadata": [String: Any](),
+                                    "data": ["text/markdown": lines(t.markdown), "text/plain": lines(t.plain)]])
                 }
             }
             if let e = r.error {

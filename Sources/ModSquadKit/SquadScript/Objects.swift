@@ -82,6 +82,8 @@ public final class ModelValue: ScriptObject {
     var streams: [String: BatchStream] = [:]
     public private(set) var history: [StepLog] = []
     public private(set) var evals: [EvalPoint] = []
+    /// Wall seconds spent in training steps (data, forward, backward, update), for cost tables.
+    public internal(set) var trainSeconds: Double = 0
     /// Aux-loss plugins and their weights.
     var auxWeights: [String: Float] = [:]
     /// Whether the trainer adds the MI loss (baselines other than Mod-Squad do not).
@@ -164,6 +166,17 @@ public final class ModelValue: ScriptObject {
         }
         if model.usage.layers.isEmpty { r.customSummary = "usage: no statistics yet (train first)" }
         return r
+    }
+
+    /// What the language keeps beside the weights in a checkpoint: the model's kind, whether it trains with
+    /// the MI loss (baselines do not), and its training seconds (for cost tables after `load`).
+    var scriptMetadata: [String: String] {
+        ["msq.label": label, "msq.uses_mi": usesMI ? "1" : "0", "msq.train_seconds": String(trainSeconds)]
+    }
+    func restoreScriptMetadata(_ meta: [String: String]) {
+        if let l = meta["msq.label"], !l.isEmpty { label = l }
+        if let u = meta["msq.uses_mi"] { usesMI = u != "0" }
+        if let s = meta["msq.train_seconds"].flatMap(Double.init), s.isFinite, s >= 0 { trainSeconds = s }
     }
 
     func record(_ log: StepLog) { history.append(log) }

@@ -63,7 +63,17 @@ public struct Parser {
         return .expression(try expression())
     }
 
+    /// A comparison (`a < b`, `a > b`: true or false) binds looser than + and -.
     mutating func expression() throws -> Expr {
+        let lhs = try additive()
+        guard kind == .less || kind == .greater else { return lhs }
+        let op: BinaryOperator = bump().kind == .less ? .less : .greater
+        let rhs = try additive()
+        if kind == .less || kind == .greater { throw unexpected("the end of the comparison (chains like a < b < c are not supported)") }
+        return Expr(.binary(op, lhs, rhs), lhs.loc.through(rhs.loc))
+    }
+
+    mutating func additive() throws -> Expr {
         var lhs = try term()
         while kind == .plus || kind == .minus {
             let op: BinaryOperator = bump().kind == .plus ? .add : .sub

@@ -131,7 +131,8 @@ extension ModelValue {
         let t = try ensureTrainer(registry)
         apply(settings, to: t)
         let base = settings.lr ?? t.options.lr
-        let s = try stream(data, split: .train, batch: batch, shuffle: true, augment: settings.augment)
+        // Batches are shuffled by the model's seed: runs with different seeds differ in data order as well as in initialisation.
+        let s = try stream(data, split: .train, batch: batch, shuffle: true, augment: settings.augment, seed: model.config.seed)
         var logs: [StepLog] = []
         defer { meter?.finish() }
         let length = settings.total ?? n
@@ -141,6 +142,8 @@ extension ModelValue {
             case "constant": t.options.lr = at < settings.warmup ? base * Float(at + 1) / Float(settings.warmup) : base
             default: t.options.lr = WarmupCosineLR(base: base, warmup: settings.warmup, total: length, minLR: min(settings.minLR, base)).lr(at: at)
             }
+            let began = Date()
+            defer { trainSeconds += Date().timeIntervalSince(began) }
             let (x, y0) = try s.next()
             let y = try completeTargets(x, y0, data: data, registry: registry)
             // A non-finite step is skipped by the trainer with the weights untouched (and shown);

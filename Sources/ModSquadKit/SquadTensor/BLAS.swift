@@ -48,6 +48,7 @@ public enum BLAS {
     @inline(__always)
     static func call(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
                      _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        if FLOPCounter.active { FLOPCounter.add(2 * Double(m) * Double(n) * Double(k)) }
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
@@ -89,5 +90,28 @@ public enum BLAS {
         cargs.append(nil)
         execv("/proc/self/exe", &cargs)
         // execv returned: carry on with the slow core rather than fail.
+    }
+}
+
+
+/// Counts the FLOPs of matrix products (2·m·n·k per sgemm) while `measure` runs: the cost of a
+/// forward pass of any model (per-task FLOPs of a squad, an extracted model, a baseline) as run.
+/// Elementwise work (softmax, GELU, norms) is not counted, as in the paper's FLOP figures.
+public enum FLOPCounter {
+    nonisolated(unsafe) static var active = false
+    nonisolated(unsafe) static var total: Double = 0
+    static let lock = NSLock()
+    static let owner = NSLock()   // one measurement at a time
+
+    static func add(_ f: Double) { lock.lock(); total += f; lock.unlock() }
+
+    /// `body`'s result and the matrix-product FLOPs it performed.
+    public static func measure<T>(_ body: () throws -> T) rethrows -> (result: T, flops: Double) {
+        owner.lock(); defer { owner.unlock() }
+        lock.lock(); total = 0; active = true; lock.unlock()
+        defer { lock.lock(); active = false; lock.unlock() }
+        let r = try body()
+        lock.lock(); let f = total; lock.unlock()
+        return (r, f)
     }
 }
