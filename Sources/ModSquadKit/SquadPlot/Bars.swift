@@ -46,6 +46,13 @@ struct BarChart: Panel {
         let longest = vals.map { c.textWidth(Ticks.compact($0), size: FontSize.tick) }.max() ?? 0
         let reserve = max(18, min(longest + 6, plotH * 0.3)) + (entries.isEmpty ? 0 : lh + 6)
         if hi > 0 { hi *= plotH / max(plotH - reserve, plotH * 0.3) }
+        if lo < 0 {
+            lo *= plotH / max(plotH - 18, plotH * 0.3)   // room for the value labels under negative bars
+            if hi <= 0 && !entries.isEmpty {              // all negative: the legend gets a band above zero
+                let band = min(lh + 10, plotH * 0.4)
+                hi = band / (plotH - band) * -lo
+            }
+        }
         let ticks = Ticks.nice(lo, hi, target: 5).filter { $0 >= lo && $0 <= hi }
         let tickW = Ticks.labels(ticks).map { c.textWidth($0, size: FontSize.tick) }.max() ?? 0
         let left = tickW + 12 + (p.yLabel.isEmpty ? 0 : 18)

@@ -103,6 +103,23 @@ func plotBuiltins() -> [Builtin] {
             let out = try plotCosts(parameters: parameterCounts(ms.map { (name: $0.label, model: $0.model) }), to: try plotPath(ctx, "costs"))
             return images(out, title: "costs", ctx)
         },
+        Builtin("plot_gains", [
+            ParamSpec("table", .object("table"), nil, "a table from compare"),
+            pathParam,
+        ], doc: "Bars of each task's relative gain over the reference (%, signs by direction), one colour per family, and Δm.", category: "plots") { ctx in
+            let t = try ctx.require("table", as: TableValue.self)
+            guard t.kind == "compare", let ref = t.info["reference"], let tasks = t.info["tasks"]?.split(separator: "\u{1F}").map(String.init) else {
+                throw ctx.error("table", "expects a table made by compare")
+            }
+            let rows = t.rows.filter { $0.name != ref }
+            guard !rows.isEmpty else { throw ctx.error("table", "has only the reference \(ref): nothing to compare") }
+            func v(_ r: TableValue.Row, _ k: String) -> Double { r.values.first { $0.0 == k }?.1 ?? .nan }
+            let series = rows.map { r in BarSeries(r.name, values: tasks.map { v(r, "gain_\($0)") } + [v(r, "delta_m")]) }
+            let panel = BarPanel("gain over \(ref) per task (%)", categories: tasks + ["Δm"], series: series, yLabel: "%")
+            let width = max(460, Double(tasks.count + 1) * (24 * Double(series.count) + 16) + 90)
+            let out = try plotBars([panel], to: try plotPath(ctx, "gains"), columns: 1, panelWidth: width, panelHeight: 340, title: nil)
+            return images(out, title: "gains over \(ref)", ctx)
+        },
     ]
 }
 

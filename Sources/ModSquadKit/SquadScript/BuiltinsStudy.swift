@@ -224,6 +224,10 @@ func compareTable(_ ctx: CallContext, data: DatasetValue, groups: [StudyGroup]) 
             cells.append(xs.isEmpty ? "–" : cell(xs, formatMetric))
             if !xs.isEmpty { values.append(("\(c.task)_\(c.metric)", meanStd(xs).mean)) }
         }
+        for t in tasks {   // each task's own relative gain (mean over its metrics and the seeds), for plot_gains
+            let gains = results[gi].compactMap { r in r[t].map { Metrics.deltaM([t: $0], reference: refMean) } }
+            if !gains.isEmpty { values.append(("gain_\(t)", meanStd(gains).mean)) }
+        }
         let dms = results[gi].map { Metrics.deltaM($0, reference: refMean) }
         cells.append(cell(dms) { String(format: "%+.2f", $0) })
         let (dm, dstd) = meanStd(dms)
@@ -242,6 +246,8 @@ func compareTable(_ ctx: CallContext, data: DatasetValue, groups: [StudyGroup]) 
         values += [("params", params), ("mflops", meanFlops / 1e6), ("train_s", meanStd(secs).mean), ("seeds", Double(g.runs.count))]
         table.add(g.name, cells: cells, values: values)
     }
+    table.kind = "compare"
+    table.info = ["reference": ref.name, "tasks": tasks.joined(separator: "\u{1F}")]
     table.notes.append("Δm: mean over tasks and metrics of the relative gain over \(ref.name)'s mean (signs by direction), in percent; mean ± std over seeds.")
     table.notes.append("MFLOP per task and image (matrix products of one task's forward, as routed): " + flopNotes.joined(separator: "; "))
     table.notes.append("train s: wall seconds in training steps (all of a family's models), on this machine as run.")

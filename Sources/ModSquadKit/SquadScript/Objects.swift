@@ -88,6 +88,7 @@ public final class ModelValue: ScriptObject {
     var auxWeights: [String: Float] = [:]
     /// Whether the trainer adds the MI loss (baselines other than Mod-Squad do not).
     var usesMI = true
+    public var trainsWithMILoss: Bool { usesMI }
 
     public init(_ model: SquadModel, label: String) { self.model = model; self.label = label }
 

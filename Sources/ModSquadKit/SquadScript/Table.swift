@@ -16,6 +16,9 @@ public final class TableValue: ScriptObject {
     public private(set) var rows: [Row] = []
     /// Lines shown under the table (how numbers were measured, per-task breakdowns).
     public var notes: [String] = []
+    /// What made the table ("compare", ...) and what plots of it need (the reference, the tasks).
+    public var kind = ""
+    public var info: [String: String] = [:]
 
     public init(title: String, columns: [String]) { self.title = title; self.columns = columns }
 
