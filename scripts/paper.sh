@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reruns the paper study: notebooks/paper/*.msq in out/paper (checkpoints, reports, figures),
-# then assembles docs/RESULTS.md from notebooks/paper/summary.md and the five reports.
+# then assembles docs/RESULTS.md from notebooks/paper/summary.md and the seven reports.
 #   bash scripts/paper.sh              # two notebooks at a time, one thread each (about 70 min here)
 #   bash scripts/paper.sh --jobs 1     # one at a time with every thread
 #   bash scripts/paper.sh --assemble   # only rebuild docs/RESULTS.md from out/paper
@@ -33,13 +33,13 @@ if [ "$assemble_only" = 0 ]; then
   if [ "$jobs" -ge 2 ]; then
     # Two lanes of one thread each (small models use two threads poorly); transfer needs seed 1's squad.
     (run 1-scenes-seed1 1 && run 3-ablations 1) & lane_a=$!
-    (run 1-scenes-seed2 1 && run 4-multifashion 1) & lane_b=$!
+    (run 1-scenes-seed2 1 && run 4-multifashion 1 && run 4-fashion 1) & lane_b=$!
     wait $lane_a
     (run 5-transfer 1) & lane_c=$!
     wait $lane_b; wait $lane_c
     run 2-scenes
   else
-    for n in 1-scenes-seed1 1-scenes-seed2 2-scenes 3-ablations 4-multifashion 5-transfer; do run $n; done
+    for n in 1-scenes-seed1 1-scenes-seed2 2-scenes 3-ablations 4-fashion 4-multifashion 5-transfer; do run $n; done
   fi
 fi
 
@@ -49,7 +49,7 @@ mkdir -p "$root/docs/results/figures"
 cp "$work"/figures/*.png "$root/docs/results/figures/"
 {
   cat "$root/notebooks/paper/summary.md"
-  for n in 2-scenes 1-scenes-seed1 1-scenes-seed2 3-ablations 4-multifashion 5-transfer; do
+  for n in 2-scenes 1-scenes-seed1 1-scenes-seed2 3-ablations 4-multifashion 4-fashion 5-transfer; do
     [ -f "$work/$n.md" ] || { echo "paper: $work/$n.md missing (run the notebooks first)" >&2; exit 1; }
     echo; echo "---"; echo
     awk '/^```/ { fence = !fence } !fence && /^#/ { $0 = "#" $0 } { gsub(/\]\(figures\//, "](results/figures/"); print }' "$work/$n.md"

@@ -186,7 +186,7 @@ final class ScriptStudyTests: XCTestCase {
     func testPaperNotebooksRunInOrderInFastMode() throws {
         let dir = Fixtures.repoRoot.appendingPathComponent("notebooks/paper")
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".msq") }.sorted()
-        XCTAssertEqual(names.count, 6, "\(names)")
+        XCTAssertEqual(names.count, 7, "\(names)")
         let cwd = temporaryDirectory("msq-paper")
         var reports = ""
         for name in names {
