@@ -160,6 +160,12 @@ final class ScriptStudyTests: XCTestCase {
         exec(i, "data = toy()\nm = squad(tasks: [\"tseg\", \"tmap\"], image: 8, \(small))\ntrain(m, data, steps: 2, batch: 8)\nsave(m, \"ck/m.safetensors\")")
         let out = exec(i, "n = load(\"ck/m.safetensors\")\nfinetune(n, data, task: \"tcls\", steps: 2, batch: 8)")
         XCTAssertTrue(out.contains("transfer to 'tcls'"), out)
+        // Only the new task's loss is computed: the frozen tasks would cost forward passes and change nothing.
+        let summary = out.split(separator: "\n").last { $0.hasPrefix("finetune:") }.map(String.init) ?? ""
+        XCTAssertTrue(summary.contains("(tcls ") && !summary.contains("tseg") && !summary.contains("tmap"), summary)
+        // unfreeze ends the transfer: training computes every task again.
+        let again = exec(i, "unfreeze(n)\ntrain(n, data, steps: 1, batch: 8)")
+        XCTAssertTrue(again.contains("tseg") && again.contains("tmap") && again.contains("tcls"), again)
         XCTAssertEqual(exec(i, "n.tasks"), "[\"tseg\", \"tmap\", \"tcls\"]\n")
     }
 

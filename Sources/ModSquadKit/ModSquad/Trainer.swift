@@ -77,6 +77,10 @@ public final class Trainer {
     /// Extra auxiliary losses from plugins: name, weight, loss of one layer's routing.
     public var extraAux: [(name: String, weight: Float, loss: (RouterRecord) throws -> Tensor)] = []
 
+    /// The tasks whose losses a step computes (nil: all). A router-only transfer trains only the new task:
+    /// the others are frozen, so their forward passes would cost time and change nothing.
+    public var trainTasks: [String]? = nil
+
     public init(_ model: SquadModel, options: TrainOptions = TrainOptions()) {
         self.model = model
         self.options = options
@@ -167,7 +171,7 @@ public final class Trainer {
         // A failing step (bad target, a plugin's error) leaves the model and tape as they were.
         let (total, tl, aux, recs): (Tensor, [(String, Tensor)], [(String, Tensor)], [RouterRecord])
         do {
-            (total, tl, aux, recs) = try objective(images, targets)
+            (total, tl, aux, recs) = try objective(images, targets, tasks: trainTasks)
             try total.backward()
         } catch {
             Autograd.reset(); model.zeroGrad(); for s in sigma.values { s.grad = nil }

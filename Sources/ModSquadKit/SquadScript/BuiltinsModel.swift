@@ -145,7 +145,8 @@ func modelBuiltins() -> [Builtin] {
             let name = try ctx.string("task") ?? ""
             let spec = try taskSpec(name, ctx)
             let before = m.model.parameterCount
-            if try ctx.bool("transfer", false) { try m.model.attachForTransfer(spec) } else { try m.model.attach(spec) }
+            if try ctx.bool("transfer", false) { try m.model.attachForTransfer(spec); m.onlyTasks = [spec.name] }
+            else { try m.model.attach(spec); m.onlyTasks = nil }
             try rebind(m, ctx.interpreter.table.registry)
             let trainable = m.model.trainableParameters().reduce(0) { $0 + $1.tensor.count }
             ctx.output.write("attached '\(spec.name)' (\(spec.kind.rawValue), \(spec.channels) channel\(spec.channels == 1 ? "" : "s")) to \(m.label): +\(formatCount(m.model.parameterCount - before)) params, \(formatCount(trainable)) trainable\n")
@@ -309,7 +310,7 @@ func setTrainable(_ ctx: CallContext, _ on: Bool) throws -> Value {
         let tops = Array(Set(names.map { String($0.split(separator: ".").prefix(2).joined(separator: ".")) + "." })).sorted()
         throw ctx.error("prefix", "matches no parameter: \"\(prefix)\"\(didYouMean(prefix, in: tops))", hint: "prefixes: " + tops.prefix(12).joined(separator: " "))
     }
-    if on { m.model.unfreeze(prefix) } else { m.model.freeze(prefix) }
+    if on { m.model.unfreeze(prefix); m.onlyTasks = nil } else { m.model.freeze(prefix) }
     m.trainer?.rebuildOptimizer()
     let trainable = m.model.trainableParameters().reduce(0) { $0 + $1.tensor.count }
     ctx.output.write("\(m.label): \(formatCount(trainable)) of \(formatCount(m.model.parameterCount)) params train\n")

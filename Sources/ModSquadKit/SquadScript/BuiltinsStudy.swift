@@ -144,18 +144,25 @@ func meanStd(_ xs: [Double]) -> (mean: Double, std: Double) {
     return (m, v.squareRoot())
 }
 
-func formatMetric(_ x: Double) -> String {
-    if x != 0 && (abs(x) >= 1000 || abs(x) < 0.001) { return String(format: "%.3g", x) }
-    return String(format: abs(x) >= 10 ? "%.2f" : "%.4f", x)
+/// A metric with 4 decimals (2 from 10 up, 3 significant digits when tiny or huge).
+func metricFormat(_ x: Double) -> String {
+    if x != 0 && (abs(x) >= 1000 || abs(x) < 0.001) { return "%.3g" }
+    return abs(x) >= 10 ? "%.2f" : "%.4f"
 }
+func formatMetric(_ x: Double) -> String { String(format: metricFormat(x), x) }
 
-/// "mean ± std" over seeds (the std without a sign), or the one value.
-func cell(_ xs: [Double], _ f: (Double) -> String) -> String {
+/// "mean ± std" over seeds, the std in the mean's format (without a sign), or the one value; no "-0.00".
+func cell(_ xs: [Double], format: String? = nil) -> String {
     let (m, s) = meanStd(xs)
-    guard xs.count > 1 else { return f(m) }
-    var sd = f(s)
+    let f = format ?? metricFormat(m)
+    func show(_ v: Double, _ fmt: String) -> String {
+        let t = String(format: fmt, v)
+        return Double(t) == 0 ? String(format: fmt, 0.0) : t
+    }
+    guard xs.count > 1 else { return show(m, f) }
+    var sd = show(s, f.replacingOccurrences(of: "+", with: ""))
     if sd.hasPrefix("+") { sd.removeFirst() }
-    return "\(f(m)) ± \(sd)"
+    return "\(show(m, f)) ± \(sd)"
 }
 
 /// FLOPs of matrix products in a one-image forward for `task` (eval mode, no gradients, a fixed random image).
@@ -221,7 +228,7 @@ func compareTable(_ ctx: CallContext, data: DatasetValue, groups: [StudyGroup]) 
         var cells: [String] = [], values: [(String, Double)] = []
         for c in metricCols {
             let xs = results[gi].compactMap { $0[c.task]?.first { $0.name == c.metric }?.value }
-            cells.append(xs.isEmpty ? "–" : cell(xs, formatMetric))
+            cells.append(xs.isEmpty ? "–" : cell(xs))
             if !xs.isEmpty { values.append(("\(c.task)_\(c.metric)", meanStd(xs).mean)) }
         }
         for t in tasks {   // each task's own relative gain (mean over its metrics and the seeds), for plot_gains
@@ -229,7 +236,7 @@ func compareTable(_ ctx: CallContext, data: DatasetValue, groups: [StudyGroup]) 
             if !gains.isEmpty { values.append(("gain_\(t)", meanStd(gains).mean)) }
         }
         let dms = results[gi].map { Metrics.deltaM($0, reference: refMean) }
-        cells.append(cell(dms) { String(format: "%+.2f", $0) })
+        cells.append(cell(dms, format: "%+.2f"))
         let (dm, dstd) = meanStd(dms)
         values += [("delta_m", dm), ("delta_m_std", dstd)]
         let run = g.runs[0]
@@ -241,7 +248,7 @@ func compareTable(_ ctx: CallContext, data: DatasetValue, groups: [StudyGroup]) 
         cells.append(String(format: "%.2f", meanFlops / 1e6))
         flopNotes.append("\(g.name): " + perTask.map { "\($0.0) \(String(format: "%.2f", $0.1 / 1e6))" }.joined(separator: ", "))
         let secs = g.runs.map { $0.models.reduce(0) { $0 + $1.trainSeconds } }
-        cells.append(cell(secs) { String(format: "%.0f", $0) })
+        cells.append(cell(secs, format: "%.0f"))
         if seeds.contains(where: { $0 > 1 }) { cells.append("\(g.runs.count)") }
         values += [("params", params), ("mflops", meanFlops / 1e6), ("train_s", meanStd(secs).mean), ("seeds", Double(g.runs.count))]
         table.add(g.name, cells: cells, values: values)
@@ -250,7 +257,7 @@ func compareTable(_ ctx: CallContext, data: DatasetValue, groups: [StudyGroup]) 
     table.info = ["reference": ref.name, "tasks": tasks.joined(separator: "\u{1F}")]
     table.notes.append("Δm: mean over tasks and metrics of the relative gain over \(ref.name)'s mean (signs by direction), in percent; mean ± std over seeds.")
     table.notes.append("MFLOP per task and image (matrix products of one task's forward, as routed): " + flopNotes.joined(separator: "; "))
-    table.notes.append("train s: wall seconds in training steps (all of a family's models), on this machine as run.")
+    table.notes.append("train s: wall seconds in training steps (all of a family's models, and all the training a loaded or transferred model had before), on this machine as run.")
     return table
 }
 
@@ -311,19 +318,21 @@ func expertsAndK(_ m: SquadModel, layer: String) -> (Int, Int)? {
 
 // MARK: - extraction
 
-/// Median seconds of a one-task forward over `x` (after one warm-up).
-func timeForward(_ model: SquadModel, _ x: Tensor, task: String, reps: Int) throws -> Double {
-    let wasTraining = model.training
-    model.eval()
-    defer { if wasTraining { model.train() } }
-    var times: [Double] = []
+/// Median seconds of a one-task forward over `x` for each model, after one warm-up each; the models take turns,
+/// so drift on a shared machine affects them alike.
+func timeForwards(_ models: [SquadModel], _ x: Tensor, task: String, reps: Int) throws -> [Double] {
+    let was = models.map(\.training)
+    for m in models { m.eval() }
+    defer { for (m, w) in zip(models, was) where w { m.train() } }
+    var times = [[Double]](repeating: [], count: models.count)
     for i in 0...reps {
-        let t0 = Date()
-        _ = try Autograd.noGrad { try model(x, tasks: [task]) }
-        if i > 0 { times.append(Date().timeIntervalSince(t0)) }
+        for (j, m) in models.enumerated() {
+            let t0 = Date()
+            _ = try Autograd.noGrad { try m(x, tasks: [task]) }
+            if i > 0 { times[j].append(Date().timeIntervalSince(t0)) }
+        }
     }
-    times.sort()
-    return times[times.count / 2]
+    return times.map { $0.sorted()[$0.count / 2] }
 }
 
 func extractionTable(_ ctx: CallContext, _ m: ModelValue, _ data: DatasetValue) throws -> TableValue {
@@ -344,8 +353,8 @@ func extractionTable(_ ctx: CallContext, _ m: ModelValue, _ data: DatasetValue) 
         let (small, _) = try m.model.extract(task: t, threshold: threshold)
         let sv = ModelValue(small, label: "extracted \(t)")
         let (ext, _) = try sv.evaluate(data, split: .test, batch: 64, limit: limit, registry: registry, showProgress: nil)
-        let tf = try timeForward(m.model, x, task: t, reps: reps)
-        let te = try timeForward(small, x, task: t, reps: reps)
+        let tt = try timeForwards([m.model, small], x, task: t, reps: reps)
+        let (tf, te) = (tt[0], tt[1])
         let pf = m.model.parameterCount, pe = small.parameterCount
         let ms = (full[t] ?? []).map { f -> String in
             let e = ext[t]?.first { $0.name == f.name }?.value ?? .nan
@@ -366,6 +375,6 @@ func extractionTable(_ ctx: CallContext, _ m: ModelValue, _ data: DatasetValue) 
                   values: values)
     }
     table.notes.append("kept: experts whose usage% > \(formatNumber(threshold))/top-k in each MoE layer (at least top-k), with the task's router, head and embedding.")
-    table.notes.append("ms: median of \(reps) one-task forwards (eval mode, no gradients) after one warm-up, on this machine.")
+    table.notes.append("ms: median of \(reps) one-task forwards (eval mode, no gradients, full and extracted taking turns) after one warm-up, on this machine.")
     return table
 }

@@ -90,6 +90,7 @@ func trainingBuiltins() -> [Builtin] {
                     // Only the new task's parameters train: a loaded checkpoint's AdamW moments (for the
                     // old, now frozen, parameters) do not apply; the transfer starts a fresh optimizer.
                     m.pendingRestore = nil
+                    m.onlyTasks = [task]
                     try rebind(m, ctx.interpreter.table.registry)
                     let trainable = m.model.trainableParameters().reduce(0) { $0 + $1.tensor.count }
                     ctx.output.write("transfer to '\(task)': \(formatCount(trainable)) of \(formatCount(m.model.parameterCount)) params train\n")
@@ -207,7 +208,7 @@ func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> V
     let t = try m.ensureTrainer(reg)
     if ctx.has("aux") { try reg.bind(m.model, trainer: t, auxWeights: m.auxWeights) }
     let augment = try ctx.bool("augment", true)
-    let perEpoch = try m.stream(data, split: .train, batch: batch, shuffle: true, augment: augment).batchesPerEpoch
+    let perEpoch = try m.stream(data, split: .train, batch: batch, shuffle: true, augment: augment, seed: m.model.config.seed).batchesPerEpoch
     var total = try ctx.int("steps") ?? max(1, Int((epochs * Double(perEpoch)).rounded()))
     guard total >= 1 else { throw ctx.error("steps", "must be at least 1") }
     if ScriptSettings.fast { total = min(total, 4) }
@@ -229,7 +230,7 @@ func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> V
     let saveEvery = try ctx.int("save_every")
     if let k = saveEvery, k < 1 { throw ctx.error("save_every", "must be at least 1") }
     if saveEvery != nil && ckptPath == nil { throw ctx.error("save_every", "needs checkpoint: a path to save to") }
-    let stream = try m.stream(data, split: .train, batch: batch, shuffle: true, augment: augment)
+    let stream = try m.stream(data, split: .train, batch: batch, shuffle: true, augment: augment, seed: m.model.config.seed)
     var done = 0
     if let r = try ctx.string("resume") {
         done = try resumeTraining(ctx, m, t, stream, from: r, total: total)

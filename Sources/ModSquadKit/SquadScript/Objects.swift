@@ -89,6 +89,8 @@ public final class ModelValue: ScriptObject {
     /// Whether the trainer adds the MI loss (baselines other than Mod-Squad do not).
     var usesMI = true
     public var trainsWithMILoss: Bool { usesMI }
+    /// Set by a router-only transfer: training computes only these tasks' losses (cleared by attach and unfreeze).
+    var onlyTasks: [String]?
 
     public init(_ model: SquadModel, label: String) { self.model = model; self.label = label }
 

@@ -130,6 +130,7 @@ extension ModelValue {
         try checkTasks(data)
         let t = try ensureTrainer(registry)
         apply(settings, to: t)
+        t.trainTasks = onlyTasks
         let base = settings.lr ?? t.options.lr
         // Batches are shuffled by the model's seed: runs with different seeds differ in data order as well as in initialisation.
         let s = try stream(data, split: .train, batch: batch, shuffle: true, augment: settings.augment, seed: model.config.seed)
