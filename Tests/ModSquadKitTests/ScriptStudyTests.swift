@@ -152,6 +152,11 @@ final class ScriptStudyTests: XCTestCase {
         XCTAssertFalse(b.trainsWithMILoss)
         XCTAssertGreaterThan(a.trainSeconds, 0)
         XCTAssertEqual(b.trainSeconds, a.trainSeconds, accuracy: 1e-9)
+        // Usage statistics come back in model order (plots and tables list layers as the model has them).
+        exec(i, "deep = squad(tasks: data, dim: 16, depth: 12, experts: 4, head_dim: 8)\ntrain(deep, data, steps: 1, batch: 4)\nsave(deep, \"ck/deep.safetensors\")\nagain = load(\"ck/deep.safetensors\")")
+        guard let deep = model(i, "deep"), let again = model(i, "again") else { return XCTFail("no deep models") }
+        XCTAssertEqual(again.model.usage.layers, deep.model.usage.layers)
+        XCTAssertEqual(again.model.usage.layers, moeLayerNames(deep.model))
     }
 
     /// A loaded squad transfers to a new task (its checkpoint's optimizer moments belong to the frozen weights).

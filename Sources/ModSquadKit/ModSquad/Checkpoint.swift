@@ -49,7 +49,10 @@ public enum Checkpoint {
         if let words = meta[rngKey]?.split(separator: ",").compactMap({ UInt64($0, radix: 16) }), words.count >= 4 {
             model.rng = RNG(stateWords: words)
         }
-        for (k, v) in extra where k.hasPrefix("usage.") {
+        // Layers in model order (blocks.2 before blocks.10, attention before MLP): a dictionary has none.
+        let usageKeys = extra.keys.filter { $0.hasPrefix("usage.") }.sorted { $0.compare($1, options: .numeric) == .orderedAscending }
+        for k in usageKeys {
+            guard let v = extra[k] else { continue }
             let rest = k.dropFirst("usage.".count)
             guard let dot = rest.lastIndex(of: ".") else { continue }
             model.usage.set(layer: String(rest[..<dot]), task: String(rest[rest.index(after: dot)...]), ema: v.array.map(Double.init))
