@@ -52,7 +52,9 @@ cp "$work"/figures/*.png "$root/docs/results/figures/"
   for n in 2-scenes 1-scenes-seed1 1-scenes-seed2 3-ablations 4-multifashion 4-fashion 5-transfer; do
     [ -f "$work/$n.md" ] || { echo "paper: $work/$n.md missing (run the notebooks first)" >&2; exit 1; }
     echo; echo "---"; echo
-    awk '/^```/ { fence = !fence } !fence && /^#/ { $0 = "#" $0 } { gsub(/\]\(figures\//, "](results/figures/"); print }' "$work/$n.md"
+    awk -v nb="$n" 'NR == 1 && /^# .*\.msq$/ { next }
+         /^_Run with msq/ { sub(/^_Run with msq/, "_`notebooks/paper/" nb ".msq`, run with msq") }
+         /^```/ { fence = !fence } !fence && /^#/ { $0 = "#" $0 } { gsub(/\]\(figures\//, "](results/figures/"); print }' "$work/$n.md"
   done
 } > "$out"
 echo "paper: wrote $out"
