@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reruns the paper study: notebooks/paper/*.msq in out/paper (checkpoints, reports, figures),
 # then assembles docs/RESULTS.md from notebooks/paper/summary.md and the seven reports.
-#   bash scripts/paper.sh              # two notebooks at a time, one thread each (about 70 min here)
+#   bash scripts/paper.sh              # two notebooks at a time, one thread each (about 100 min here)
 #   bash scripts/paper.sh --jobs 1     # one at a time with every thread
 #   bash scripts/paper.sh --assemble   # only rebuild docs/RESULTS.md from out/paper
 set -euo pipefail
@@ -31,12 +31,12 @@ if [ "$assemble_only" = 0 ]; then
   bash "$root/scripts/setup.sh"
   (cd "$root" && swift build -c release)
   if [ "$jobs" -ge 2 ]; then
-    # Two lanes of one thread each (small models use two threads poorly); transfer needs seed 1's squad.
-    (run 1-scenes-seed1 1 && run 3-ablations 1) & lane_a=$!
-    (run 1-scenes-seed2 1 && run 4-multifashion 1 && run 4-fashion 1) & lane_b=$!
-    wait $lane_a
-    (run 5-transfer 1) & lane_c=$!
-    wait $lane_b; wait $lane_c
+    # Two lanes of one thread each (small models use two threads poorly); transfer needs seed 1's squad;
+    # the ablations then run alone with every thread.
+    (run 1-scenes-seed1 1 && run 4-multifashion 1 && run 5-transfer 1) & lane_a=$!
+    (run 1-scenes-seed2 1 && run 4-fashion 1) & lane_b=$!
+    wait $lane_a; wait $lane_b
+    run 3-ablations
     run 2-scenes
   else
     for n in 1-scenes-seed1 1-scenes-seed2 2-scenes 3-ablations 4-fashion 4-multifashion 5-transfer; do run $n; done
