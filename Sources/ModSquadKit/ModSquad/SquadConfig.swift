@@ -72,6 +72,16 @@ public struct SquadConfig: Codable, Equatable, Sendable {
         blocks.contains { if case .moa = $0.attention { return true }; if case .moe = $0.mlp { return true }; return false }
     }
 
+    /// The MoE sublayers in model order: "blocks.i.attn" / "blocks.i.mlp" with their experts and top-k.
+    public var moeLayers: [(name: String, experts: Int, topK: Int)] {
+        var out: [(name: String, experts: Int, topK: Int)] = []
+        for (i, b) in blocks.enumerated() {
+            if case let .moa(e, k) = b.attention { out.append(("blocks.\(i).attn", e, k)) }
+            if case let .moe(e, k) = b.mlp { out.append(("blocks.\(i).mlp", e, k)) }
+        }
+        return out
+    }
+
     /// Whether one backbone pass serves every task (no routers, no task embedding: hard sharing).
     public var sharedBackbone: Bool { !hasExperts && !taskEmbedding }
 

@@ -160,9 +160,15 @@ func cell(_ xs: [Double], format: String? = nil) -> String {
         return Double(t) == 0 ? String(format: fmt, 0.0) : t
     }
     guard xs.count > 1 else { return show(m, f) }
-    var sd = show(s, f.replacingOccurrences(of: "+", with: ""))
-    if sd.hasPrefix("+") { sd.removeFirst() }
-    return "\(show(m, f)) ± \(sd)"
+    return "\(show(m, f)) ± \(show(s, f.replacingOccurrences(of: "+", with: "")))"
+}
+
+/// `body` with the models in eval mode and no gradients recorded; each model's mode is restored after.
+func inference<T>(_ models: [SquadModel], _ body: () throws -> T) rethrows -> T {
+    let was = models.map(\.training)
+    for m in models { m.eval() }
+    defer { for (m, w) in zip(models, was) where w { m.train() } }
+    return try Autograd.noGrad(body)
 }
 
 /// FLOPs of matrix products in a one-image forward for `task` (eval mode, no gradients, a fixed random image).
@@ -170,11 +176,7 @@ func forwardFLOPs(_ m: ModelValue, task: String) throws -> Double {
     let c = m.model.config
     var rng = RNG(seed: 7)
     let x = Tensor.normal([1, c.channels, c.image, c.image], rng: &rng)
-    let model = m.model
-    let wasTraining = model.training
-    model.eval()
-    defer { if wasTraining { model.train() } }
-    return try FLOPCounter.measure { try Autograd.noGrad { try model(x, tasks: [task]) } }.flops
+    return try inference([m.model]) { try FLOPCounter.measure { try m.model(x, tasks: [task]) }.flops }
 }
 
 func compareTable(_ ctx: CallContext, data: DatasetValue, groups: [StudyGroup]) throws -> TableValue {
@@ -269,6 +271,7 @@ func specialisationTable(_ ms: [ModelValue], names: [String], threshold: Double,
         guard !m.model.usage.layers.isEmpty else { throw ScriptError(.value, "specialisation: '\(n)' has no usage statistics yet (train it first)") }
     }
     let layers = moeLayerNames(ms[0].model)
+    let shapes = ms.map { m in Dictionary(m.model.config.moeLayers.map { ($0.name, ($0.experts, $0.topK)) }) { a, _ in a } }
     var columns = ["layer"]
     for n in names { columns += ["\(n) H(E|T)", "\(n) H(E)", "\(n) MI", "\(n) experts/task"] }
     let table = TableValue(title: "Specialisation: entropies of expert usage per MoE layer (nats), experts used per task", columns: columns)
@@ -277,7 +280,7 @@ func specialisationTable(_ ms: [ModelValue], names: [String], threshold: Double,
     for layer in layers {
         var cells: [String] = [], values: [(String, Double)] = []
         for (i, m) in ms.enumerated() {
-            guard let h = m.model.usage.entropy(layer: layer), let (e, k) = expertsAndK(m.model, layer: layer) else {
+            guard let h = m.model.usage.entropy(layer: layer), let (e, k) = shapes[i][layer] else {
                 cells += ["–", "–", "–", "–"]; continue
             }
             let tasks = m.model.usage.tasks(in: layer)
@@ -306,30 +309,19 @@ func specialisationTable(_ ms: [ModelValue], names: [String], threshold: Double,
     return table
 }
 
-/// Experts and top-k of the MoE sublayer `layer` ("blocks.i.attn" / "blocks.i.mlp").
-func expertsAndK(_ m: SquadModel, layer: String) -> (Int, Int)? {
-    let parts = layer.split(separator: ".")
-    guard parts.count == 3, let i = Int(parts[1]), i < m.config.blocks.count else { return nil }
-    let b = m.config.blocks[i]
-    if parts[2] == "attn", case let .moa(e, k) = b.attention { return (e, k) }
-    if parts[2] == "mlp", case let .moe(e, k) = b.mlp { return (e, k) }
-    return nil
-}
-
 // MARK: - extraction
 
 /// Median seconds of a one-task forward over `x` for each model, after one warm-up each; the models take turns,
 /// so drift on a shared machine affects them alike.
 func timeForwards(_ models: [SquadModel], _ x: Tensor, task: String, reps: Int) throws -> [Double] {
-    let was = models.map(\.training)
-    for m in models { m.eval() }
-    defer { for (m, w) in zip(models, was) where w { m.train() } }
     var times = [[Double]](repeating: [], count: models.count)
-    for i in 0...reps {
-        for (j, m) in models.enumerated() {
-            let t0 = Date()
-            _ = try Autograd.noGrad { try m(x, tasks: [task]) }
-            if i > 0 { times[j].append(Date().timeIntervalSince(t0)) }
+    try inference(models) {
+        for i in 0...reps {
+            for (j, m) in models.enumerated() {
+                let t0 = Date()
+                _ = try m(x, tasks: [task])
+                if i > 0 { times[j].append(Date().timeIntervalSince(t0)) }
+            }
         }
     }
     return times.map { $0.sorted()[$0.count / 2] }

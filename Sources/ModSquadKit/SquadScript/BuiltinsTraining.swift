@@ -208,7 +208,7 @@ func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> V
     let t = try m.ensureTrainer(reg)
     if ctx.has("aux") { try reg.bind(m.model, trainer: t, auxWeights: m.auxWeights) }
     let augment = try ctx.bool("augment", true)
-    let perEpoch = try m.stream(data, split: .train, batch: batch, shuffle: true, augment: augment, seed: m.model.config.seed).batchesPerEpoch
+    let perEpoch = try m.stream(data, split: .train, batch: batch, shuffle: true, augment: augment).batchesPerEpoch
     var total = try ctx.int("steps") ?? max(1, Int((epochs * Double(perEpoch)).rounded()))
     guard total >= 1 else { throw ctx.error("steps", "must be at least 1") }
     if ScriptSettings.fast { total = min(total, 4) }
@@ -230,7 +230,7 @@ func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> V
     let saveEvery = try ctx.int("save_every")
     if let k = saveEvery, k < 1 { throw ctx.error("save_every", "must be at least 1") }
     if saveEvery != nil && ckptPath == nil { throw ctx.error("save_every", "needs checkpoint: a path to save to") }
-    let stream = try m.stream(data, split: .train, batch: batch, shuffle: true, augment: augment, seed: m.model.config.seed)
+    let stream = try m.stream(data, split: .train, batch: batch, shuffle: true, augment: augment)
     var done = 0
     if let r = try ctx.string("resume") {
         done = try resumeTraining(ctx, m, t, stream, from: r, total: total)

@@ -187,14 +187,7 @@ public final class ModelValue: ScriptObject {
 }
 
 /// The names of a model's MoE sublayers: blocks.i.attn / blocks.i.mlp.
-public func moeLayerNames(_ m: SquadModel) -> [String] {
-    var out: [String] = []
-    for (i, b) in m.config.blocks.enumerated() {
-        if case .moa = b.attention { out.append("blocks.\(i).attn") }
-        if case .moe = b.mlp { out.append("blocks.\(i).mlp") }
-    }
-    return out
-}
+public func moeLayerNames(_ m: SquadModel) -> [String] { m.config.moeLayers.map(\.name) }
 
 /// 1234567 -> "1.23M".
 public func formatCount(_ n: Int) -> String {

@@ -97,7 +97,10 @@ extension ModelValue {
         if rebuild { t.rebuildOptimizer() }
     }
 
-    func stream(_ data: DatasetValue, split: DataSplit, batch: Int, shuffle: Bool, augment: Bool = false, seed: UInt64 = 0) throws -> BatchStream {
+    /// The model's stream over a split; shuffled batches follow the model's seed, so runs with different seeds
+    /// differ in data order as well as in initialisation.
+    func stream(_ data: DatasetValue, split: DataSplit, batch: Int, shuffle: Bool, augment: Bool = false) throws -> BatchStream {
+        let seed = model.config.seed
         let key = "\(ObjectIdentifier(data.dataset).hashValue)/\(split.rawValue)/\(batch)/\(shuffle)/\(augment)"
         if let s = streams[key] { return s }
         let s = try BatchStream(data, split: split, batchSize: batch, shuffle: shuffle, seed: seed, augment: augment)
@@ -132,8 +135,7 @@ extension ModelValue {
         apply(settings, to: t)
         t.trainTasks = onlyTasks
         let base = settings.lr ?? t.options.lr
-        // Batches are shuffled by the model's seed: runs with different seeds differ in data order as well as in initialisation.
-        let s = try stream(data, split: .train, batch: batch, shuffle: true, augment: settings.augment, seed: model.config.seed)
+        let s = try stream(data, split: .train, batch: batch, shuffle: true, augment: settings.augment)
         var logs: [StepLog] = []
         defer { meter?.finish() }
         let length = settings.total ?? n
