@@ -120,6 +120,22 @@ enum Bench {
             rows.append(["bench": "gemm", "size": n, "threads": t, "median_s": median(times), "gflops": g])
         }
         Engine.threads = o.threads
+        // Attention's small products (one head of config a: 128 queries, 64 keys, d 32), one thread:
+        // the register-tiled MicroGEMM beside a cblas_sgemm call on the same operands.
+        for (m, nn, k) in [(128, 64, 32), (128, 32, 64)] {
+            let x = Tensor.uniform([m, k], -1, 1, rng: &rng), y = Tensor.uniform([k, nn], -1, 1, rng: &rng)
+            let z = Tensor(uninitialized: [m, nn])
+            let calls = 2_000, flops = 2.0 * Double(m * nn * k) * Double(calls)
+            let micro = timeRuns(o.reps) {
+                for _ in 0..<calls { MicroGEMM.gemm(m: m, n: nn, k: k, a: x.data, ars: k, acs: 1, b: y.data, ldb: nn, c: z.data, ldc: nn, accumulate: false) }
+            }
+            let blas = timeRuns(o.reps) {
+                for _ in 0..<calls { BLAS.sgemm(transA: false, transB: false, m: m, n: nn, k: k, a: x.data, lda: k, b: y.data, ldb: nn, beta: 0, c: z.data, ldc: nn) }
+            }
+            let gm = flops / median(micro) / 1e9, gb = flops / median(blas) / 1e9
+            if !o.json { print(String(format: "small %dx%dx%d  thread 1  MicroGEMM %.1f GFLOP/s  sgemm %.1f GFLOP/s", m, nn, k, gm, gb)) }
+            rows.append(["bench": "gemm-small", "m": m, "n": nn, "k": k, "micro_gflops": gm, "sgemm_gflops": gb])
+        }
         return rows
     }
 

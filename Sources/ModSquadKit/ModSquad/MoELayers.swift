@@ -102,15 +102,12 @@ public final class MoAttention: Module {
         let k = router.options.topK
         let cap = Dispatch.capacity(factor: router.options.capacityFactor, pairs: rec.choices.count, experts: experts)
         let d = Dispatch(choices: rec.choices, topK: k, experts: experts, capacity: cap)
-        // shared keys and values: [G·h, N, dh]
-        let kvT = try kv(xf).reshaped([g, n, 2, h, dh]).permuted([2, 0, 3, 1, 4])
-        let kvParts = try kvT.split([1, 1], axis: 0).map { try $0.reshaped([g * h, n, dh]) }
-        // expert queries, back in (token, slot) order: [G, N·k, h, dh]; dropped pairs get zero queries
+        // shared keys and values, heads side by side: [G, N, 2·f] (keys, then values)
+        let kvOut = try kv(xf).reshaped([g, n, 2 * f])
+        // expert queries, back in (token, slot) order: [G, N·k, f]; dropped pairs get zero queries
         let qs = try xf.gatherRows(d.token).groupedLinear(wq, bq, sizes: d.sizes)
-        var q = try qs.scatterAddRows(d.order, rows: rows * k)
-        q = h == 1 ? try q.reshaped([g, n * k, dh]) : try q.reshaped([g, n * k, h, dh]).permuted([0, 2, 1, 3]).reshaped([g * h, n * k, dh])
-        var o = try Tensor.attention(q, kvParts[0], kvParts[1])        // [G·h, N·k, dh]
-        o = h == 1 ? try o.reshaped([rows * k, f]) : try o.reshaped([g, h, n * k, dh]).permuted([0, 2, 1, 3]).reshaped([rows * k, f])
+        let q = try qs.scatterAddRows(d.order, rows: rows * k).reshaped([g, n * k, f])
+        let o = try Tensor.headAttention(q: q, k: kvOut, v: kvOut, vOffset: f, heads: h, headDim: dh).reshaped([rows * k, f])
         let y = try o.gatherRows(d.order).groupedLinear(wo, bo, sizes: d.sizes)
             .combineRows(scales: gates.gatherRows(d.order), index: d.token, rows: rows).reshaped([g, n, dim])
         return (y, rec.withDropped(d.dropped))

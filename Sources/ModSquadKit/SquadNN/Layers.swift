@@ -75,10 +75,9 @@ public final class MultiHeadAttention: Module {
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         guard x.ndim == 3 else { throw TensorError.shapeMismatch(op: "MultiHeadAttention", shapes: [x.shape], expected: "[B, N, D]") }
         let b = x.shape[0], n = x.shape[1], h = heads, d = headDim
-        let qkvT = try qkv(x).reshaped([b, n, 3, h, d]).permuted([2, 0, 3, 1, 4])   // [3, B, H, N, d]
-        let parts = try qkvT.split([1, 1, 1], axis: 0).map { try $0.reshaped([b * h, n, d]) }
-        let o = try Tensor.attention(parts[0], parts[1], parts[2])                     // [B·H, N, d]
-        let merged = try o.reshaped([b, h, n, d]).permuted([0, 2, 1, 3]).reshaped([b, n, h * d])
+        let fused = try qkv(x)                                                          // [B, N, 3·H·d]
+        let merged = try Tensor.headAttention(q: fused, k: fused, kOffset: h * d, v: fused, vOffset: 2 * h * d,
+                                              heads: h, headDim: d)                     // [B, N, H·d]
         return try proj(merged)
     }
 }

@@ -1,5 +1,7 @@
-// Fused scaled-dot-product attention, softmax(Q·Kᵀ·scale)·V, over G independent
-// groups (batch × heads, or MoA's batch with k·N expert queries), with its backward.
+// Fused scaled-dot-product attention, softmax(Q·Kᵀ·scale)·V, with its backward. Heads
+// are read where the projections left them (side by side in each token's row) and the
+// output is written token-major, so no permute or split surrounds it; the small
+// products run on MicroGEMM, one (image, head) item per task.
 import Foundation
 
 extension Tensor {
@@ -9,51 +11,98 @@ extension Tensor {
               q.shape[2] == k.shape[2], k.shape[1] == v.shape[1] else {
             throw TensorError.shapeMismatch(op: "attention", shapes: [q.shape, k.shape, v.shape], expected: "q [G,Nq,d], k [G,Nk,d], v [G,Nk,dv]")
         }
-        let g = q.shape[0], nq = q.shape[1], nk = k.shape[1], d = q.shape[2], dv = v.shape[2]
-        let s = scale ?? 1 / Float(d).squareRoot()
-        let p = Tensor(uninitialized: [g, nq, nk])
-        let out = Tensor(uninitialized: [g, nq, dv])
-        let pq = q.data, pk = k.data, pv = v.data, pp = p.data, po = out.data
-        Engine.parallelItems(g) { i in
-            let pi = pp + i * nq * nk
-            BLAS.sgemm(transA: false, transB: true, m: nq, n: nk, k: d, alpha: s, a: pq + i * nq * d, lda: d, b: pk + i * nk * d, ldb: d, beta: 0, c: pi, ldc: nk)
-            for r in 0..<nq { Tensor.softmaxRow(pi + r * nk, pi + r * nk, nk) }
-            BLAS.sgemm(transA: false, transB: false, m: nq, n: dv, k: nk, a: pi, lda: nk, b: pv + i * nk * dv, ldb: dv, beta: 0, c: po + i * nq * dv, ldc: dv)
+        return try headAttention(q: q, k: k, v: v, heads: 1, headDim: q.shape[2], valueDim: v.shape[2], scale: scale)
+    }
+
+    /// Multi-head attention over heads laid side by side: q [B,Nq,Cq], k [B,Nk,Ck], v [B,Nk,Cv];
+    /// head h reads columns qOffset + h·d ..< +d of q (k likewise, v with dv) -> [B, Nq, H·dv].
+    /// q, k and v may be one tensor (a fused QKV projection) at different offsets.
+    public static func headAttention(q: Tensor, qOffset: Int = 0, k: Tensor, kOffset: Int = 0, v: Tensor, vOffset: Int = 0,
+                                     heads: Int, headDim d: Int, valueDim: Int? = nil, scale: Float? = nil) throws -> Tensor {
+        let dv = valueDim ?? d
+        guard q.ndim == 3, k.ndim == 3, v.ndim == 3, q.shape[0] == k.shape[0], k.shape[0] == v.shape[0], k.shape[1] == v.shape[1],
+              heads > 0, d > 0, dv > 0, qOffset >= 0, kOffset >= 0, vOffset >= 0,
+              qOffset + heads * d <= q.shape[2], kOffset + heads * d <= k.shape[2], vOffset + heads * dv <= v.shape[2] else {
+            throw TensorError.shapeMismatch(op: "attention", shapes: [q.shape, k.shape, v.shape],
+                expected: "q [B,Nq,≥\(qOffset)+\(heads)·\(d)], k [B,Nk,≥\(kOffset)+\(heads)·\(d)], v [B,Nk,≥\(vOffset)+\(heads)·\(dv)]")
         }
-        if Autograd.needs(q, k, v) {
-            Autograd.record(out) { gout in
-                let pp = p.data   // keeps P's storage alive until backward (raw pointers don't)
-                let dS = Tensor(uninitialized: [g, nq, nk])
-                let gq = q.requiresGrad ? (q.grad ?? Tensor(zeros: q.shape)) : nil
-                // The same tensor passed twice (q === k) shares one gradient buffer.
-                let gk = k === q ? gq : (k.requiresGrad ? (k.grad ?? Tensor(zeros: k.shape)) : nil)
-                let gv = v === q ? gq : v === k ? gk : (v.requiresGrad ? (v.grad ?? Tensor(zeros: v.shape)) : nil)
-                let pg = gout.data, pds = dS.data
-                Engine.parallelItems(g) { i in
-                    let pi = pp + i * nq * nk, gi = pg + i * nq * dv, dsi = pds + i * nq * nk
+        let b = q.shape[0], nq = q.shape[1], nk = k.shape[1], h = heads
+        let cq = q.shape[2], ck = k.shape[2], cv = v.shape[2], co = h * dv
+        let s = scale ?? 1 / Float(d).squareRoot()
+        let p = Tensor(uninitialized: [b * h, nq, nk])
+        let out = Tensor(uninitialized: [b, nq, co])
+        let pq = q.data, pk = k.data, pv = v.data, pp = p.data, po = out.data
+        Engine.parallelItems(b * h) { i in
+            let bi = i / h, hi = i % h
+            let qa = pq + bi * nq * cq + qOffset + hi * d, ka = pk + bi * nk * ck + kOffset + hi * d
+            let va = pv + bi * nk * cv + vOffset + hi * dv, pi = pp + i * nq * nk
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: d * nk) { kt in
+                let kt = kt.baseAddress!
+                transpose(ka, rows: nk, cols: d, ld: ck, into: kt)                      // Kᵀ [d, Nk]
+                MicroGEMM.gemm(m: nq, n: nk, k: d, alpha: s, a: qa, ars: cq, acs: 1, b: kt, ldb: nk, c: pi, ldc: nk, accumulate: false)
+            }
+            for r in 0..<nq { Tensor.softmaxRow(pi + r * nk, pi + r * nk, nk) }
+            MicroGEMM.gemm(m: nq, n: dv, k: nk, a: pi, ars: nk, acs: 1, b: va, ldb: cv, c: po + bi * nq * co + hi * dv, ldc: co, accumulate: false)
+        }
+        guard Autograd.needs(q, k, v) else { return out }
+        Autograd.record(out) { gout in
+            let pp = p.data   // keeps P's storage alive until backward (raw pointers don't)
+            let gq = q.requiresGrad ? (q.grad ?? Tensor(zeros: q.shape)) : nil
+            // One tensor passed in several roles shares one gradient buffer.
+            let gk = k === q ? gq : (k.requiresGrad ? (k.grad ?? Tensor(zeros: k.shape)) : nil)
+            let gv = v === q ? gq : v === k ? gk : (v.requiresGrad ? (v.grad ?? Tensor(zeros: v.shape)) : nil)
+            let pg = gout.data
+            // Items write their own head's columns; if roles sharing a buffer overlap across
+            // heads, one task takes all heads of an image so no two tasks write the same floats.
+            let shared = [(q, qOffset, d), (k, kOffset, d), (v, vOffset, dv)]
+            var overlapping = false
+            for x in 0..<3 { for y in (x + 1)..<3 where shared[x].0 === shared[y].0 {
+                let (ox, wx) = (shared[x].1, h * shared[x].2), (oy, wy) = (shared[y].1, h * shared[y].2)
+                if ox < oy + wy && oy < ox + wx { overlapping = true }
+            } }
+            let perTask = overlapping ? h : 1
+            Engine.parallelItems(b * h / perTask) { t in
+                for i in (t * perTask)..<((t + 1) * perTask) {
+                    let bi = i / h, hi = i % h
+                    let qa = pq + bi * nq * cq + qOffset + hi * d, ka = pk + bi * nk * ck + kOffset + hi * d
+                    let va = pv + bi * nk * cv + vOffset + hi * dv, pi = pp + i * nq * nk
+                    let ga = pg + bi * nq * co + hi * dv
                     if let gv = gv {   // dV += Pᵀ·dO
-                        BLAS.sgemm(transA: true, transB: false, m: nk, n: dv, k: nq, a: pi, lda: nk, b: gi, ldb: dv, beta: 1, c: gv.data + i * nk * dv, ldc: dv)
+                        MicroGEMM.gemm(m: nk, n: dv, k: nq, a: pi, ars: 1, acs: nk, b: ga, ldb: co,
+                                       c: gv.data + bi * nk * cv + vOffset + hi * dv, ldc: cv, accumulate: true)
                     }
-                    // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P))·scale
-                    BLAS.sgemm(transA: false, transB: true, m: nq, n: nk, k: dv, a: gi, lda: dv, b: pv + i * nk * dv, ldb: dv, beta: 0, c: dsi, ldc: nk)
-                    for r in 0..<nq {
-                        let prow = pi + r * nk, drow = dsi + r * nk
-                        var dot: Float = 0
-                        for j in 0..<nk { dot += prow[j] * drow[j] }
-                        for j in 0..<nk { drow[j] = prow[j] * (drow[j] - dot) * s }
-                    }
-                    if let gq = gq {   // dQ += dS·K
-                        BLAS.sgemm(transA: false, transB: false, m: nq, n: d, k: nk, a: dsi, lda: nk, b: pk + i * nk * d, ldb: d, beta: 1, c: gq.data + i * nq * d, ldc: d)
-                    }
-                    if let gk = gk {   // dK += dSᵀ·Q
-                        BLAS.sgemm(transA: true, transB: false, m: nk, n: d, k: nq, a: dsi, lda: nk, b: pq + i * nq * d, ldb: d, beta: 1, c: gk.data + i * nk * d, ldc: d)
+                    guard gq != nil || gk != nil else { continue }
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: nq * nk + dv * nk) { buf in
+                        let ds = buf.baseAddress!, vt = ds + nq * nk
+                        transpose(va, rows: nk, cols: dv, ld: cv, into: vt)            // Vᵀ [dv, Nk]
+                        // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P))·scale
+                        MicroGEMM.gemm(m: nq, n: nk, k: dv, a: ga, ars: co, acs: 1, b: vt, ldb: nk, c: ds, ldc: nk, accumulate: false)
+                        for r in 0..<nq {
+                            let prow = pi + r * nk, drow = ds + r * nk
+                            let dot = Kernels.dot(prow, drow, nk)
+                            for j in 0..<nk { drow[j] = prow[j] * (drow[j] - dot) * s }
+                        }
+                        if let gq = gq {   // dQ += dS·K
+                            MicroGEMM.gemm(m: nq, n: d, k: nk, a: ds, ars: nk, acs: 1, b: ka, ldb: ck,
+                                           c: gq.data + bi * nq * cq + qOffset + hi * d, ldc: cq, accumulate: true)
+                        }
+                        if let gk = gk {   // dK += dSᵀ·Q
+                            MicroGEMM.gemm(m: nk, n: d, k: nq, a: ds, ars: 1, acs: nk, b: qa, ldb: cq,
+                                           c: gk.data + bi * nk * ck + kOffset + hi * d, ldc: ck, accumulate: true)
+                        }
                     }
                 }
-                if let t = gq { q.grad = t }
-                if let t = gk { k.grad = t }
-                if let t = gv { v.grad = t }
             }
+            if let t = gq { q.grad = t }
+            if let t = gk { k.grad = t }
+            if let t = gv { v.grad = t }
         }
         return out
+    }
+
+    /// dst[c·rows + r] = src[r·ld + c]: a [rows, cols] block with row stride ld, transposed.
+    @inline(__always)
+    static func transpose(_ src: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into dst: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows { for c in 0..<cols { dst[c * rows + r] = src[r * ld + c] } }
     }
 }
