@@ -140,17 +140,20 @@ extension Tensor {
                         // One loop per kind (the switch outside the loop), so each vectorises.
                         let x = px + r.lowerBound, y = po + r.lowerBound, gy = pg + r.lowerBound, d = gx + r.lowerBound
                         let n = r.count
-                        if !acc { d.update(repeating: 0, count: n) }   // never scale uninitialised memory
+                        // Written (d = …) on a fresh gradient, added (d += …) onto an existing one.
+                        @inline(__always) func put(_ f: (Int) -> Float) {
+                            if acc { for i in 0..<n { d[i] += f(i) } } else { for i in 0..<n { d[i] = f(i) } }
+                        }
                         switch kind {
-                        case .exp: for i in 0..<n { d[i] += gy[i] * y[i] }
-                        case .log: for i in 0..<n { d[i] += gy[i] / x[i] }
-                        case .relu: for i in 0..<n { d[i] += (x[i] > 0 ? gy[i] : 0) }
-                        case .gelu: for i in 0..<n { d[i] += gy[i] * FastMath.geluGrad(x[i]) }
-                        case .tanh: for i in 0..<n { d[i] += gy[i] * (1 - y[i] * y[i]) }
-                        case .sigmoid: for i in 0..<n { d[i] += gy[i] * y[i] * (1 - y[i]) }
-                        case .square: for i in 0..<n { d[i] += gy[i] * 2 * x[i] }
-                        case .sqrt: for i in 0..<n { d[i] += gy[i] * 0.5 / y[i] }
-                        case .abs: for i in 0..<n { d[i] += (x[i] > 0 ? gy[i] : (x[i] < 0 ? -gy[i] : 0)) }
+                        case .exp: put { gy[$0] * y[$0] }
+                        case .log: put { gy[$0] / x[$0] }
+                        case .relu: put { x[$0] > 0 ? gy[$0] : 0 }
+                        case .gelu: put { gy[$0] * FastMath.geluGrad(x[$0]) }
+                        case .tanh: put { gy[$0] * (1 - y[$0] * y[$0]) }
+                        case .sigmoid: put { gy[$0] * y[$0] * (1 - y[$0]) }
+                        case .square: put { gy[$0] * 2 * x[$0] }
+                        case .sqrt: put { gy[$0] * 0.5 / y[$0] }
+                        case .abs: put { x[$0] > 0 ? gy[$0] : (x[$0] < 0 ? -gy[$0] : 0) }
                         }
                     }
                 }

@@ -2,22 +2,23 @@
 // Cephes' minimax polynomial (rel. error < 1e-7), erf by Eigen's rational
 // approximation evaluated in Double (abs. error < 1e-7; in Float its rounding
 // reached 4.5e-7 near |x| = 3.5, which put GELU 1.4e-6 off at x ≈ 5), GELU on top.
-// All three are checked against libm over dense grids in the tests.
+// Polynomials step by fused multiply-add (addingProduct). All three are checked
+// against libm over dense grids in the tests.
 import Foundation
 
 public enum FastMath {
     @inline(__always) public static func exp(_ x0: Float) -> Float {
         let x = Swift.min(Swift.max(x0, -87.0), 88.0)
         let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
-        let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6
+        let r = x.addingProduct(-n, 0.693_145_75).addingProduct(-n, 1.428_606_8e-6)
         // exp(r) ≈ 1 + r + r²·P(r) on |r| ≤ ln2/2 (Cephes expf; Taylor terms were 2.4e-7 off at the ends).
         var p: Float = 1.987_569_15e-4
-        p = p * r + 1.398_199_95e-3
-        p = p * r + 8.333_451_9e-3
-        p = p * r + 4.166_579_59e-2
-        p = p * r + 1.666_666_55e-1
-        p = p * r + 5.000_000_12e-1
-        p = p * (r * r) + r + 1
+        p = Float(1.398_199_95e-3).addingProduct(p, r)
+        p = Float(8.333_451_9e-3).addingProduct(p, r)
+        p = Float(4.166_579_59e-2).addingProduct(p, r)
+        p = Float(1.666_666_55e-1).addingProduct(p, r)
+        p = Float(5.000_000_12e-1).addingProduct(p, r)
+        p = r.addingProduct(p, r * r) + 1
         let scale = Float(bitPattern: UInt32(bitPattern: Int32(n) &+ 127) << 23)
         return p * scale
     }
@@ -26,18 +27,18 @@ public enum FastMath {
         let x = Double(Swift.min(Swift.max(x0, -4.0), 4.0))
         let x2 = x * x
         var p: Double = -2.726_142_258_013_06e-10
-        p = p * x2 + 2.770_681_424_959_02e-08
-        p = p * x2 - 2.101_024_020_825_08e-06
-        p = p * x2 - 5.692_506_394_623_46e-05
-        p = p * x2 - 7.349_906_303_268_55e-04
-        p = p * x2 - 2.954_599_808_540_25e-03
-        p = p * x2 - 1.609_603_332_624_15e-02
+        p = Double(2.770_681_424_959_02e-08).addingProduct(p, x2)
+        p = Double(-2.101_024_020_825_08e-06).addingProduct(p, x2)
+        p = Double(-5.692_506_394_623_46e-05).addingProduct(p, x2)
+        p = Double(-7.349_906_303_268_55e-04).addingProduct(p, x2)
+        p = Double(-2.954_599_808_540_25e-03).addingProduct(p, x2)
+        p = Double(-1.609_603_332_624_15e-02).addingProduct(p, x2)
         p = p * x
         var q: Double = -1.456_607_184_649_96e-05
-        q = q * x2 - 2.133_740_552_789_05e-04
-        q = q * x2 - 1.682_826_974_382_03e-03
-        q = q * x2 - 7.373_329_167_204_68e-03
-        q = q * x2 - 1.426_473_905_141_89e-02
+        q = Double(-2.133_740_552_789_05e-04).addingProduct(q, x2)
+        q = Double(-1.682_826_974_382_03e-03).addingProduct(q, x2)
+        q = Double(-7.373_329_167_204_68e-03).addingProduct(q, x2)
+        q = Double(-1.426_473_905_141_89e-02).addingProduct(q, x2)
         return Float(p / q)
     }
 

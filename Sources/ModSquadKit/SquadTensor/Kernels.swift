@@ -9,10 +9,24 @@ public enum Kernels {
         UnsafeRawPointer(p).loadUnaligned(as: V.self)
     }
 
+    /// Horizontal sum and max by halving (SIMD's own .sum() adds the 16 lanes one after another,
+    /// and .max() compares and branches lane by lane: both dominate on rows of 64).
+    @inline(__always) static func hsum(_ v: V) -> Float {
+        let a = v.lowHalf + v.highHalf, b = a.lowHalf + a.highHalf, c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
+    }
+
+    @inline(__always) static func hmax(_ v: V) -> Float {
+        var a = v.lowHalf; a.replace(with: v.highHalf, where: v.highHalf .> a)
+        var b = a.lowHalf; b.replace(with: a.highHalf, where: a.highHalf .> b)
+        var c = b.lowHalf; c.replace(with: b.highHalf, where: b.highHalf .> c)
+        return Swift.max(c[0], c[1])
+    }
+
     @inline(__always) public static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc = V(repeating: 0), i = 0
         while i + 16 <= n { acc += load(x + i); i += 16 }
-        var s = acc.sum()
+        var s = hsum(acc)
         while i < n { s += x[i]; i += 1 }
         return s
     }
@@ -20,15 +34,15 @@ public enum Kernels {
     @inline(__always) public static func max(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc = V(repeating: -.infinity), i = 0
         while i + 16 <= n { let v = load(x + i); acc = acc.replacing(with: v, where: v .> acc); i += 16 }  // pointwiseMax scalarises
-        var m = acc.max()
+        var m = hmax(acc)
         while i < n { m = Swift.max(m, x[i]); i += 1 }
         return m
     }
 
     @inline(__always) public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc = V(repeating: 0), i = 0
-        while i + 16 <= n { acc += load(x + i) * load(y + i); i += 16 }
-        var s = acc.sum()
+        while i + 16 <= n { acc = acc.addingProduct(load(x + i), load(y + i)); i += 16 }
+        var s = hsum(acc)
         while i < n { s += x[i] * y[i]; i += 1 }
         return s
     }
