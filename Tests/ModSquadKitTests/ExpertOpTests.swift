@@ -23,6 +23,29 @@ final class ExpertOpTests: XCTestCase {
         XCTAssertThrowsError(try x.groupedLinear(w, b, sizes: [1, 1, 1])) { XCTAssertTrue("\($0)".contains("sum to the 7 rows"), "\($0)") }
     }
 
+    func testGroupedLinearOnPickedOrGELURowsEqualsTheComposition() throws {
+        var rng = RNG(seed: 62)
+        let x = Tensor.normal([5, 3], rng: &rng), w = Tensor.normal([3, 3, 4], rng: &rng), b = Tensor.normal([3, 4], rng: &rng)
+        // Rows picked with repeats (a token sent to two experts), one expert empty.
+        let rows = [4, 0, 4, 2, 1, 0, 3, 3, 2], sizes = [3, 0, 6]
+        let picked = try x.groupedLinear(w, b, sizes: sizes, rows: rows)
+        assertClose(picked, try x.gatherRows(rows).groupedLinear(w, b, sizes: sizes), atol: 1e-6, rtol: 1e-6, "picked rows")
+        let r1 = try GradCheck.check([x, w, b]) { try x.groupedLinear(w, b, sizes: sizes, rows: rows) }
+        XCTAssertTrue(r1.passed, "picked rows: \(r1)")
+        let activated = try x.groupedLinear(w, nil, sizes: [2, 1, 2], geluInput: true)
+        assertClose(activated, try x.gelu().groupedLinear(w, nil, sizes: [2, 1, 2]), atol: 1e-6, rtol: 1e-6, "GELU input")
+        let r2 = try GradCheck.check([x, w]) { try x.groupedLinear(w, nil, sizes: [2, 1, 2], geluInput: true) }
+        XCTAssertTrue(r2.passed, "GELU input: \(r2)")
+        // x feeding both fused forms: its gradient accumulates over the two.
+        let r3 = try GradCheck.check([x, w, b]) {
+            try Tensor.concat([x.groupedLinear(w, b, sizes: sizes, rows: rows), x.groupedLinear(w, b, sizes: [1, 2, 2], geluInput: true)], axis: 0)
+        }
+        XCTAssertTrue(r3.passed, "both forms: \(r3)")
+        XCTAssertThrowsError(try x.groupedLinear(w, b, sizes: [1, 0, 1], rows: [0, 5])) {
+            XCTAssertTrue("\($0)".contains("row 5 at position 1 out of range 0..<5"), "\($0)")
+        }
+    }
+
     func testCombineRowsEqualsScaleThenScatterAndHasGradients() throws {
         var rng = RNG(seed: 62)
         let src = Tensor.normal([6, 5], rng: &rng), s = Tensor.normal([6], rng: &rng)

@@ -37,9 +37,9 @@ public final class MoEMLP: Module {
         let k = router.options.topK
         let cap = Dispatch.capacity(factor: router.options.capacityFactor, pairs: rec.choices.count, experts: experts)
         let d = Dispatch(choices: rec.choices, topK: k, experts: experts, capacity: cap)
-        let xs = try x.gatherRows(d.token)
-        let h = try xs.groupedLinear(w1, b1, sizes: d.sizes).gelu()
-        let y = try h.groupedLinear(w2, b2, sizes: d.sizes).combineRows(scales: gates.gatherRows(d.order), index: d.token, rows: x.shape[0])
+        // Dispatched rows and GELU(h) are built inside the GEMMs, not stored (backward rebuilds them).
+        let h = try x.groupedLinear(w1, b1, sizes: d.sizes, rows: d.token)
+        let y = try h.groupedLinear(w2, b2, sizes: d.sizes, geluInput: true).combineRows(scales: gates.gatherRows(d.order), index: d.token, rows: x.shape[0])
         return (y, rec.withDropped(d.dropped))
     }
 
@@ -105,10 +105,10 @@ public final class MoAttention: Module {
         // shared keys and values, heads side by side: [G, N, 2·f] (keys, then values)
         let kvOut = try kv(xf).reshaped([g, n, 2 * f])
         // expert queries, back in (token, slot) order: [G, N·k, f]; dropped pairs get zero queries
-        let qs = try xf.gatherRows(d.token).groupedLinear(wq, bq, sizes: d.sizes)
+        let qs = try xf.groupedLinear(wq, bq, sizes: d.sizes, rows: d.token)
         let q = try qs.scatterAddRows(d.order, rows: rows * k).reshaped([g, n * k, f])
         let o = try Tensor.headAttention(q: q, k: kvOut, v: kvOut, vOffset: f, heads: h, headDim: dh).reshaped([rows * k, f])
-        let y = try o.gatherRows(d.order).groupedLinear(wo, bo, sizes: d.sizes)
+        let y = try o.groupedLinear(wo, bo, sizes: d.sizes, rows: d.order)
             .combineRows(scales: gates.gatherRows(d.order), index: d.token, rows: rows).reshaped([g, n, dim])
         return (y, rec.withDropped(d.dropped))
     }

@@ -1,5 +1,6 @@
-// The grouped ("parallel experts") linear op: rows arrive sorted by expert, and
-// each expert's contiguous group goes through one GEMM with that expert's weight.
+// The grouped ("parallel experts") linear op: rows arrive sorted by expert (or are picked
+// by the dispatch inside the op), and each expert's group goes through one GEMM with that
+// expert's weight; then the MoE combine.
 import Foundation
 
 extension Tensor {
@@ -16,16 +17,25 @@ extension Tensor {
         return out
     }
 
-    /// y[group e] = x[group e]·W[e] + b[e]. x [M, in], W [E, in, out], b [E, out], sizes [E] (Σ = M) -> [M, out]
-    public func groupedLinear(_ w: Tensor, _ bias: Tensor?, sizes: [Int]) throws -> Tensor {
+    /// y[group e] = a[group e]·W[e] + b[e], a = x, or x's rows picked by `rows` (the MoE dispatch,
+    /// a[j] = x[rows[j]]), or GELU(x) with `geluInput`. x [N, in], W [E, in, out], b [E, out],
+    /// sizes [E] (Σ = M, the rows of a) -> [M, out]. Picked or activated inputs are built piece by
+    /// piece just before their GEMM and never stored: backward rebuilds them from x.
+    public func groupedLinear(_ w: Tensor, _ bias: Tensor?, sizes: [Int], rows: [Int]? = nil, geluInput: Bool = false) throws -> Tensor {
         let x = self
         guard x.ndim == 2, w.ndim == 3, w.shape[1] == x.shape[1], sizes.count == w.shape[0] else {
             throw TensorError.shapeMismatch(op: "groupedLinear", shapes: [x.shape, w.shape, [sizes.count]], expected: "x [M, in], W [E, in, out] and E group sizes")
         }
-        guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == x.shape[0] else {
-            throw TensorError.invalidArgument(op: "groupedLinear", message: "group sizes \(sizes) must be non-negative and sum to the \(x.shape[0]) rows")
+        let m = rows?.count ?? x.shape[0]
+        guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == m else {
+            throw TensorError.invalidArgument(op: "groupedLinear", message: "group sizes \(sizes) must be non-negative and sum to the \(m) rows")
         }
-        let e = w.shape[0], fin = w.shape[1], fout = w.shape[2], m = x.shape[0]
+        if let rows = rows {
+            for (j, i) in rows.enumerated() where i < 0 || i >= x.shape[0] {
+                throw TensorError.invalidArgument(op: "groupedLinear", message: "row \(i) at position \(j) out of range 0..<\(x.shape[0]) for \(shapeString(x.shape))")
+            }
+        }
+        let e = w.shape[0], fin = w.shape[1], fout = w.shape[2]
         if let b = bias, b.shape != [e, fout] {
             throw TensorError.shapeMismatch(op: "groupedLinear", shapes: [w.shape, b.shape], expected: "bias [\(e), \(fout)]")
         }
@@ -33,40 +43,79 @@ extension Tensor {
         for i in 1..<max(e, 1) { starts[i] = starts[i - 1] + sizes[i - 1] }
         let out = Tensor(uninitialized: [m, fout])
         let px = x.data, pw = w.data, po = out.data
+        let direct = rows == nil && !geluInput
+        /// The GEMM's input rows r0..<r0+n, built into `buf` (picked and/or through GELU).
+        func build(_ r0: Int, _ n: Int, _ buf: UnsafeMutablePointer<Float>) {
+            for r in 0..<n {
+                let src = px + (rows?[r0 + r] ?? (r0 + r)) * fin, dst = buf + (r0 + r) * fin
+                if geluInput { for c in 0..<fin { dst[c] = FastMath.gelu(src[c]) } } else { dst.update(from: src, count: fin) }
+            }
+        }
         // One parallel region per call: row pieces of every expert's group, each one
         // single-threaded GEMM, scheduled dynamically over the engine's threads.
         let pieces = Tensor.rowPieces(sizes: sizes, starts: starts, minRows: 128)
         let pb = bias?.data
+        let input = direct ? x : Tensor(uninitialized: [m, fin])   // transient: freed when this returns
+        let pa = input.data
         Engine.parallelItems(pieces.count) { p in
-            let (i, r0, rows) = pieces[p]
+            let (i, r0, n) = pieces[p]
             let o = po + r0 * fout
-            if let b = pb { for r in 0..<rows { (o + r * fout).update(from: b + i * fout, count: fout) } }
-            BLAS.call(false, false, rows, fout, fin, 1, px + r0 * fin, fin, pw + i * fin * fout, fout, pb == nil ? 0 : 1, o, fout)
+            if !direct { build(r0, n, pa) }
+            if let b = pb { for r in 0..<n { (o + r * fout).update(from: b + i * fout, count: fout) } }
+            BLAS.call(false, false, n, fout, fin, 1, pa + r0 * fin, fin, pw + i * fin * fout, fout, pb == nil ? 0 : 1, o, fout)
         }
         let needs = bias.map { Autograd.needs(x, w, $0) } ?? Autograd.needs(x, w)
-        if needs {
-            Autograd.record(out) { g in
-                let pg = g.data
+        guard needs else { return out }
+        Autograd.record(out) { g in
+            let pg = g.data
+            let a = direct ? x : Tensor(uninitialized: [m, fin])
+            let pa = a.data
+            if !direct { Engine.parallelItems(pieces.count) { p in build(pieces[p].1, pieces[p].2, pa) } }
+            // dW[e] = a[e]ᵀ·dy[e] and db[e] = Σ dy[e]: one expert per work item (no shared writes)
+            let gwT: Tensor? = w.requiresGrad ? (w.grad ?? Tensor(zeros: w.shape)) : nil
+            let gbT: Tensor? = bias.flatMap { $0.requiresGrad ? ($0.grad ?? Tensor(zeros: $0.shape)) : nil }
+            Engine.parallelItems(e) { i in
+                if let gw = gwT, sizes[i] > 0 {
+                    BLAS.call(true, false, fin, fout, sizes[i], 1, pa + starts[i] * fin, fin, pg + starts[i] * fout, fout, 1, gw.data + i * fin * fout, fout)
+                }
+                if let gb = gbT {
+                    let d = gb.data + i * fout
+                    for r in starts[i]..<(starts[i] + sizes[i]) { let s = pg + r * fout; for j in 0..<fout { d[j] += s[j] } }
+                }
+            }
+            if let t = gwT { w.grad = t }
+            if let t = gbT, let b = bias { b.grad = t }
+            guard x.requiresGrad else { return }
+            if direct {
                 accumulate(into: x) { gx, acc in   // dx = dy·W[e]ᵀ, by row pieces
                     Engine.parallelItems(pieces.count) { p in
-                        let (i, r0, rows) = pieces[p]
-                        BLAS.call(false, true, rows, fin, fout, 1, pg + r0 * fout, fout, pw + i * fin * fout, fout, acc ? 1 : 0, gx + r0 * fin, fin)
+                        let (i, r0, n) = pieces[p]
+                        BLAS.call(false, true, n, fin, fout, 1, pg + r0 * fout, fout, pw + i * fin * fout, fout, acc ? 1 : 0, gx + r0 * fin, fin)
                     }
                 }
-                // dW[e] = x[e]ᵀ·dy[e] and db[e] = Σ dy[e]: one expert per work item (no shared writes)
-                let gwT: Tensor? = w.requiresGrad ? (w.grad ?? Tensor(zeros: w.shape)) : nil
-                let gbT: Tensor? = bias.flatMap { $0.requiresGrad ? ($0.grad ?? Tensor(zeros: $0.shape)) : nil }
-                Engine.parallelItems(e) { i in
-                    if let gw = gwT, sizes[i] > 0 {
-                        BLAS.call(true, false, fin, fout, sizes[i], 1, px + starts[i] * fin, fin, pg + starts[i] * fout, fout, 1, gw.data + i * fin * fout, fout)
-                    }
-                    if let gb = gbT {
-                        let d = gb.data + i * fout
-                        for r in starts[i]..<(starts[i] + sizes[i]) { let s = pg + r * fout; for j in 0..<fout { d[j] += s[j] } }
+                return
+            }
+            // da = dy·W[e]ᵀ into a's buffer (its rows are no longer needed), times GELU′ of the
+            // source rows; then added to x's rows (scatter-add when rows were picked).
+            Engine.parallelItems(pieces.count) { p in
+                let (i, r0, n) = pieces[p]
+                BLAS.call(false, true, n, fin, fout, 1, pg + r0 * fout, fout, pw + i * fin * fout, fout, 0, pa + r0 * fin, fin)
+                if geluInput {
+                    for r in r0..<(r0 + n) {
+                        let src = px + (rows?[r] ?? r) * fin, d = pa + r * fin
+                        for c in 0..<fin { d[c] *= FastMath.geluGrad(src[c]) }
                     }
                 }
-                if let t = gwT { w.grad = t }
-                if let t = gbT, let b = bias { b.grad = t }
+            }
+            accumulate(into: x) { gx, acc in
+                if let rows = rows {
+                    if !acc { gx.update(repeating: 0, count: x.count) }
+                    Tensor.scatterAdd(from: pa, rows: rows, into: gx, width: fin, scales: nil)
+                } else if acc {
+                    Engine.parallelFor(x.count) { r in for j in r { gx[j] += pa[j] } }
+                } else {
+                    gx.update(from: pa, count: x.count)
+                }
             }
         }
         return out
