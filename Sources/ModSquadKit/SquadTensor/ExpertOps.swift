@@ -44,11 +44,19 @@ extension Tensor {
         let out = Tensor(uninitialized: [m, fout])
         let px = x.data, pw = w.data, po = out.data
         let direct = rows == nil && !geluInput
-        /// The GEMM's input rows r0..<r0+n, built into `buf` (picked and/or through GELU).
-        func build(_ r0: Int, _ n: Int, _ buf: UnsafeMutablePointer<Float>) {
+        /// The GEMM's input rows r0..<r0+n, built into `buf` (picked and/or through GELU), and
+        /// GELU′ of them into `slope` when given (one erf and one exp for both).
+        func build(_ r0: Int, _ n: Int, _ buf: UnsafeMutablePointer<Float>, slope: UnsafeMutablePointer<Float>? = nil) {
             for r in 0..<n {
                 let src = px + (rows?[r0 + r] ?? (r0 + r)) * fin, dst = buf + (r0 + r) * fin
-                if geluInput { for c in 0..<fin { dst[c] = FastMath.gelu(src[c]) } } else { dst.update(from: src, count: fin) }
+                if let sl = slope {
+                    let d = sl + (r0 + r) * fin
+                    for c in 0..<fin { let (v, g) = FastMath.geluAndGrad(src[c]); dst[c] = v; d[c] = g }
+                } else if geluInput {
+                    for c in 0..<fin { dst[c] = FastMath.gelu(src[c]) }
+                } else {
+                    dst.update(from: src, count: fin)
+                }
             }
         }
         // One parallel region per call: row pieces of every expert's group, each one
@@ -70,7 +78,9 @@ extension Tensor {
             let pg = g.data
             let a = direct ? x : Tensor(uninitialized: [m, fin])
             let pa = a.data
-            if !direct { Engine.parallelItems(pieces.count) { p in build(pieces[p].1, pieces[p].2, pa) } }
+            let slope = geluInput && x.requiresGrad ? Tensor(uninitialized: [m, fin]) : nil   // GELU′, transient
+            let ps = slope?.data
+            if !direct { Engine.parallelItems(pieces.count) { p in build(pieces[p].1, pieces[p].2, pa, slope: ps) } }
             // dW[e] = a[e]ᵀ·dy[e] and db[e] = Σ dy[e]: one expert per work item (no shared writes)
             let gwT: Tensor? = w.requiresGrad ? (w.grad ?? Tensor(zeros: w.shape)) : nil
             let gbT: Tensor? = bias.flatMap { $0.requiresGrad ? ($0.grad ?? Tensor(zeros: $0.shape)) : nil }
@@ -100,12 +110,7 @@ extension Tensor {
             Engine.parallelItems(pieces.count) { p in
                 let (i, r0, n) = pieces[p]
                 BLAS.call(false, true, n, fin, fout, 1, pg + r0 * fout, fout, pw + i * fin * fout, fout, 0, pa + r0 * fin, fin)
-                if geluInput {
-                    for r in r0..<(r0 + n) {
-                        let src = px + (rows?[r] ?? r) * fin, d = pa + r * fin
-                        for c in 0..<fin { d[c] *= FastMath.geluGrad(src[c]) }
-                    }
-                }
+                if let ps = ps { for j in (r0 * fin)..<((r0 + n) * fin) { pa[j] *= ps[j] } }
             }
             accumulate(into: x) { gx, acc in
                 if let rows = rows {

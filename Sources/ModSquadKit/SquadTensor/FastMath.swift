@@ -54,6 +54,13 @@ public enum FastMath {
         return cdf + x * pdf
     }
 
+    /// (GELU(x), GELU′(x)) sharing one erf.
+    @inline(__always) public static func geluAndGrad(_ x: Float) -> (Float, Float) {
+        let cdf = 0.5 * (1 + erf(x * 0.707_106_78))
+        let pdf = exp(-0.5 * x * x) * 0.398_942_28
+        return (x * cdf, cdf + x * pdf)
+    }
+
     /// log for positive floats via frexp-style reduction (used by losses; not hot).
     @inline(__always) public static func log(_ x: Float) -> Float { Foundation.log(x) }
 }
