@@ -76,7 +76,7 @@ enum Bench {
         guard let what = opts.rest.first else { throw CommandError("bench: say what to run: gemm | kernels | train | infer | memory") }
         var rows: [[String: Any]] = []
         switch what {
-        case "gemm": rows = gemm(opts)
+        case "gemm": rows = try gemm(opts)
         case "kernels": rows = try kernels(opts)
         case "memory":
             var o = opts
@@ -99,7 +99,7 @@ enum Bench {
         print("# OpenBLAS core \(BLAS.coreName), \(ProcessInfo.processInfo.activeProcessorCount) cores")
     }
 
-    static func gemm(_ o: BenchOptions) -> [[String: Any]] {
+    static func gemm(_ o: BenchOptions) throws -> [[String: Any]] {
         if !o.json { header() }
         let n = o.size
         var rng = RNG(seed: 1)
@@ -136,6 +136,27 @@ enum Bench {
             if !o.json { print(String(format: "small %dx%dx%d  thread 1  MicroGEMM %.1f GFLOP/s  sgemm %.1f GFLOP/s", m, nn, k, gm, gb)) }
             rows.append(["bench": "gemm-small", "m": m, "n": nn, "k": k, "micro_gflops": gm, "sgemm_gflops": gb])
         }
+        // One MoA layer of config a (4 tasks × 32 images, 6 heads of 32, 128 expert queries over 64
+        // keys), forward alone and forward + backward, on the engine's threads.
+        Engine.threads = o.threads
+        let (g, nq, nk, h, d) = (128, 128, 64, 6, 32)
+        let q = Tensor.uniform([g, nq, h * d], -1, 1, rng: &rng), kv = Tensor.uniform([g, nk, 2 * h * d], -1, 1, rng: &rng)
+        let flops = 2.0 * 2 * Double(g * h * nq * nk * d)
+        let fwd = try Autograd.noGrad { try timeRuns(o.reps) { _ = try Tensor.headAttention(q: q, k: kv, v: kv, vOffset: h * d, heads: h, headDim: d) } }
+        q.requiresGrad = true; kv.requiresGrad = true
+        let both = try timeRuns(o.reps) {
+            q.grad = nil; kv.grad = nil
+            let out = try Tensor.headAttention(q: q, k: kv, v: kv, vOffset: h * d, heads: h, headDim: d)
+            try out.backward(seed: Tensor(repeating: 1, shape: out.shape))
+            Autograd.reset()
+        }
+        let gf = flops / median(fwd) / 1e9, gb = 3 * flops / median(both) / 1e9
+        if !o.json {
+            print(String(format: "attention (config a layer)  threads %d  forward %.1f ms %.1f GFLOP/s  forward+backward %.1f ms %.1f GFLOP/s",
+                         o.threads, median(fwd) * 1e3, gf, median(both) * 1e3, gb))
+        }
+        rows.append(["bench": "attention", "threads": o.threads, "forward_s": median(fwd), "forward_backward_s": median(both),
+                     "forward_gflops": gf, "forward_backward_gflops": gb])
         return rows
     }
 

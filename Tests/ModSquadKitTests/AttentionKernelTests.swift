@@ -96,6 +96,11 @@ final class AttentionKernelTests: XCTestCase {
         let q = Tensor.normal([b, 2 * n, h * d], std: 0.5, rng: &rng), kv = Tensor.normal([b, n, 2 * h * d], std: 0.5, rng: &rng)
         check("queries over shared keys/values", [q, kv]) { try Tensor.headAttention(q: q, k: kv, v: kv, vOffset: h * d, heads: h, headDim: d) }
         check("keys/values only", [kv]) { try Tensor.headAttention(q: q, k: kv, v: kv, vOffset: h * d, heads: h, headDim: d) }
+        // q's gradient already holds a contribution when attention's backward runs (added, not written).
+        check("gradient already present", [q, kv]) {
+            let o = try Tensor.headAttention(q: q, k: kv, v: kv, vOffset: h * d, heads: h, headDim: d)
+            return try Tensor.concat([o, q.square()], axis: 0)
+        }
         // q and k read overlapping columns across heads (head 1 of q is head 0 of k): one task per image.
         let y = Tensor.normal([b, n, 3 * d], std: 0.5, rng: &rng)
         check("overlapping roles", [y]) { try Tensor.headAttention(q: y, k: y, kOffset: d, v: y, heads: h, headDim: d) }

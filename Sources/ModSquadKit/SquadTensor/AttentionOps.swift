@@ -29,35 +29,54 @@ extension Tensor {
         let b = q.shape[0], nq = q.shape[1], nk = k.shape[1], h = heads
         let cq = q.shape[2], ck = k.shape[2], cv = v.shape[2], co = h * dv
         let s = scale ?? 1 / Float(d).squareRoot()
-        let p = Tensor(uninitialized: [b * h, nq, nk])
+        // P is kept for backward only; without autograd each item's P stays in a cache-sized scratch.
+        let save = Autograd.needs(q, k, v)
+        let p = Tensor(uninitialized: save ? [b * h, nq, nk] : [0])
         let out = Tensor(uninitialized: [b, nq, co])
         let pq = q.data, pk = k.data, pv = v.data, pp = p.data, po = out.data
         Engine.parallelItems(b * h) { i in
             let bi = i / h, hi = i % h
             let qa = pq + bi * nq * cq + qOffset + hi * d, ka = pk + bi * nk * ck + kOffset + hi * d
-            let va = pv + bi * nk * cv + vOffset + hi * dv, pi = pp + i * nq * nk
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: d * nk) { kt in
-                let kt = kt.baseAddress!
+            let va = pv + bi * nk * cv + vOffset + hi * dv
+            // Each item's operands are packed contiguous first: rows of one head sit 0.75-1.5 KiB
+            // apart in the projections, which maps them onto a few L1 sets (conflict misses).
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: nq * d + d * nk + nk * dv + (save ? 0 : nq * nk)) { buf in
+                let qc = buf.baseAddress!, kt = qc + nq * d, vc = kt + d * nk
+                let pi = save ? pp + i * nq * nk : vc + nk * dv
+                pack(qa, rows: nq, cols: d, ld: cq, into: qc)
                 transpose(ka, rows: nk, cols: d, ld: ck, into: kt)                      // Kᵀ [d, Nk]
-                MicroGEMM.gemm(m: nq, n: nk, k: d, alpha: s, a: qa, ars: cq, acs: 1, b: kt, ldb: nk, c: pi, ldc: nk, accumulate: false)
+                pack(va, rows: nk, cols: dv, ld: cv, into: vc)
+                MicroGEMM.gemm(m: nq, n: nk, k: d, alpha: s, a: qc, ars: d, acs: 1, b: kt, ldb: nk, c: pi, ldc: nk, accumulate: false)
+                for r in 0..<nq { Tensor.softmaxRow(pi + r * nk, pi + r * nk, nk) }
+                MicroGEMM.gemm(m: nq, n: dv, k: nk, a: pi, ars: nk, acs: 1, b: vc, ldb: dv, c: po + bi * nq * co + hi * dv, ldc: co, accumulate: false)
             }
-            for r in 0..<nq { Tensor.softmaxRow(pi + r * nk, pi + r * nk, nk) }
-            MicroGEMM.gemm(m: nq, n: dv, k: nk, a: pi, ars: nk, acs: 1, b: va, ldb: cv, c: po + bi * nq * co + hi * dv, ldc: co, accumulate: false)
         }
-        guard Autograd.needs(q, k, v) else { return out }
+        guard save else { return out }
         Autograd.record(out) { gout in
             let pp = p.data   // keeps P's storage alive until backward (raw pointers don't)
-            let gq = q.requiresGrad ? (q.grad ?? Tensor(zeros: q.shape)) : nil
+            // A fresh gradient whose columns the roles reading that tensor cover exactly once is
+            // written, not zero-filled and added to (the usual case: q alone, K/V or QKV fused).
+            let roles = [(q, qOffset, h * d), (k, kOffset, h * d), (v, vOffset, h * dv)]
+            func writes(_ t: Tensor) -> Bool {
+                guard t.grad == nil else { return false }
+                var end = 0
+                for (_, o, w) in roles.filter({ $0.0 === t }).sorted(by: { $0.1 < $1.1 }) { if o != end { return false }; end = o + w }
+                return end == t.shape[2]
+            }
+            let (accQ, accK, accV) = (!writes(q), !writes(k), !writes(v))
+            func gradient(_ t: Tensor, _ acc: Bool) -> Tensor? {
+                t.requiresGrad ? (t.grad ?? (acc ? Tensor(zeros: t.shape) : Tensor(uninitialized: t.shape))) : nil
+            }
+            let gq = gradient(q, accQ)
             // One tensor passed in several roles shares one gradient buffer.
-            let gk = k === q ? gq : (k.requiresGrad ? (k.grad ?? Tensor(zeros: k.shape)) : nil)
-            let gv = v === q ? gq : v === k ? gk : (v.requiresGrad ? (v.grad ?? Tensor(zeros: v.shape)) : nil)
+            let gk = k === q ? gq : gradient(k, accK)
+            let gv = v === q ? gq : v === k ? gk : gradient(v, accV)
             let pg = gout.data
             // Items write their own head's columns; if roles sharing a buffer overlap across
             // heads, one task takes all heads of an image so no two tasks write the same floats.
-            let shared = [(q, qOffset, d), (k, kOffset, d), (v, vOffset, dv)]
             var overlapping = false
-            for x in 0..<3 { for y in (x + 1)..<3 where shared[x].0 === shared[y].0 {
-                let (ox, wx) = (shared[x].1, h * shared[x].2), (oy, wy) = (shared[y].1, h * shared[y].2)
+            for x in 0..<3 { for y in (x + 1)..<3 where roles[x].0 === roles[y].0 {
+                let (ox, wx) = (roles[x].1, roles[x].2), (oy, wy) = (roles[y].1, roles[y].2)
                 if ox < oy + wy && oy < ox + wx { overlapping = true }
             } }
             let perTask = overlapping ? h : 1
@@ -67,28 +86,31 @@ extension Tensor {
                     let qa = pq + bi * nq * cq + qOffset + hi * d, ka = pk + bi * nk * ck + kOffset + hi * d
                     let va = pv + bi * nk * cv + vOffset + hi * dv, pi = pp + i * nq * nk
                     let ga = pg + bi * nq * co + hi * dv
-                    if let gv = gv {   // dV += Pᵀ·dO
-                        MicroGEMM.gemm(m: nk, n: dv, k: nq, a: pi, ars: 1, acs: nk, b: ga, ldb: co,
-                                       c: gv.data + bi * nk * cv + vOffset + hi * dv, ldc: cv, accumulate: true)
-                    }
-                    guard gq != nil || gk != nil else { continue }
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: nq * nk + dv * nk) { buf in
-                        let ds = buf.baseAddress!, vt = ds + nq * nk
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: nq * dv + nq * nk + dv * nk + nk * d + nq * d) { buf in
+                        let gc = buf.baseAddress!, ds = gc + nq * dv, vt = ds + nq * nk, kc = vt + dv * nk, qc = kc + nk * d
+                        pack(ga, rows: nq, cols: dv, ld: co, into: gc)                  // dO [Nq, dv]
+                        if let gv = gv {   // dV += Pᵀ·dO
+                            MicroGEMM.gemm(m: nk, n: dv, k: nq, a: pi, ars: 1, acs: nk, b: gc, ldb: dv,
+                                           c: gv.data + bi * nk * cv + vOffset + hi * dv, ldc: cv, accumulate: accV)
+                        }
+                        guard gq != nil || gk != nil else { return }
                         transpose(va, rows: nk, cols: dv, ld: cv, into: vt)            // Vᵀ [dv, Nk]
                         // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P))·scale
-                        MicroGEMM.gemm(m: nq, n: nk, k: dv, a: ga, ars: co, acs: 1, b: vt, ldb: nk, c: ds, ldc: nk, accumulate: false)
+                        MicroGEMM.gemm(m: nq, n: nk, k: dv, a: gc, ars: dv, acs: 1, b: vt, ldb: nk, c: ds, ldc: nk, accumulate: false)
                         for r in 0..<nq {
                             let prow = pi + r * nk, drow = ds + r * nk
                             let dot = Kernels.dot(prow, drow, nk)
                             for j in 0..<nk { drow[j] = prow[j] * (drow[j] - dot) * s }
                         }
                         if let gq = gq {   // dQ += dS·K
-                            MicroGEMM.gemm(m: nq, n: d, k: nk, a: ds, ars: nk, acs: 1, b: ka, ldb: ck,
-                                           c: gq.data + bi * nq * cq + qOffset + hi * d, ldc: cq, accumulate: true)
+                            pack(ka, rows: nk, cols: d, ld: ck, into: kc)
+                            MicroGEMM.gemm(m: nq, n: d, k: nk, a: ds, ars: nk, acs: 1, b: kc, ldb: d,
+                                           c: gq.data + bi * nq * cq + qOffset + hi * d, ldc: cq, accumulate: accQ)
                         }
                         if let gk = gk {   // dK += dSᵀ·Q
-                            MicroGEMM.gemm(m: nk, n: d, k: nq, a: ds, ars: 1, acs: nk, b: qa, ldb: cq,
-                                           c: gk.data + bi * nk * ck + kOffset + hi * d, ldc: ck, accumulate: true)
+                            pack(qa, rows: nq, cols: d, ld: cq, into: qc)
+                            MicroGEMM.gemm(m: nk, n: d, k: nq, a: ds, ars: 1, acs: nk, b: qc, ldb: d,
+                                           c: gk.data + bi * nk * ck + kOffset + hi * d, ldc: ck, accumulate: accK)
                         }
                     }
                 }
@@ -100,9 +122,16 @@ extension Tensor {
         return out
     }
 
+    /// dst[r·cols + c] = src[r·ld + c]: a [rows, cols] block with row stride ld, made contiguous.
+    @inline(__always)
+    static func pack(_ src: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into dst: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows { (dst + r * cols).update(from: src + r * ld, count: cols) }
+    }
+
     /// dst[c·rows + r] = src[r·ld + c]: a [rows, cols] block with row stride ld, transposed.
     @inline(__always)
     static func transpose(_ src: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into dst: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows { for c in 0..<cols { dst[c * rows + r] = src[r * ld + c] } }
+        // Stores in order (strided stores went to a new cache line each and dominated the forward).
+        for c in 0..<cols { let d = dst + c * rows; for r in 0..<rows { d[r] = src[r * ld + c] } }
     }
 }
