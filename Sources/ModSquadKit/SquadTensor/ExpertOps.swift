@@ -81,16 +81,20 @@ extension Tensor {
             let slope = geluInput && x.requiresGrad ? Tensor(uninitialized: [m, fin]) : nil   // GELU′, transient
             let ps = slope?.data
             if !direct { Engine.parallelItems(pieces.count) { p in build(pieces[p].1, pieces[p].2, pa, slope: ps) } }
-            // dW[e] = a[e]ᵀ·dy[e] and db[e] = Σ dy[e]: one expert per work item (no shared writes)
+            // dW[e] = a[e]ᵀ·dy[e] and db[e] = Σ dy[e]: one (expert, half of the output columns) per
+            // work item: no shared writes, and twice the items to balance uneven expert loads.
             let gwT: Tensor? = w.requiresGrad ? (w.grad ?? Tensor(zeros: w.shape)) : nil
             let gbT: Tensor? = bias.flatMap { $0.requiresGrad ? ($0.grad ?? Tensor(zeros: $0.shape)) : nil }
-            Engine.parallelItems(e) { i in
+            let halves = Engine.threads > 1 && fout >= 32 ? 2 : 1
+            Engine.parallelItems(e * halves) { t in
+                let i = t / halves, c0 = (t % halves) * fout / halves, c1 = (t % halves + 1) * fout / halves
                 if let gw = gwT, sizes[i] > 0 {
-                    BLAS.call(true, false, fin, fout, sizes[i], 1, pa + starts[i] * fin, fin, pg + starts[i] * fout, fout, 1, gw.data + i * fin * fout, fout)
+                    BLAS.call(true, false, fin, c1 - c0, sizes[i], 1, pa + starts[i] * fin, fin, pg + starts[i] * fout + c0, fout,
+                              1, gw.data + i * fin * fout + c0, fout)
                 }
                 if let gb = gbT {
                     let d = gb.data + i * fout
-                    for r in starts[i]..<(starts[i] + sizes[i]) { let s = pg + r * fout; for j in 0..<fout { d[j] += s[j] } }
+                    for r in starts[i]..<(starts[i] + sizes[i]) { let s = pg + r * fout; for j in c0..<c1 { d[j] += s[j] } }
                 }
             }
             if let t = gwT { w.grad = t }
@@ -105,21 +109,25 @@ extension Tensor {
                 }
                 return
             }
-            // da = dy·W[e]ᵀ into a's buffer (its rows are no longer needed), times GELU′ of the
-            // source rows; then added to x's rows (scatter-add when rows were picked).
-            Engine.parallelItems(pieces.count) { p in
-                let (i, r0, n) = pieces[p]
-                BLAS.call(false, true, n, fin, fout, 1, pg + r0 * fout, fout, pw + i * fin * fout, fout, 0, pa + r0 * fin, fin)
-                if let ps = ps { for j in (r0 * fin)..<((r0 + n) * fin) { pa[j] *= ps[j] } }
-            }
+            // da = dy·W[e]ᵀ, times GELU′ of the source rows. Picked rows: into a's buffer (its rows
+            // are no longer needed), then scatter-added to x's rows. Otherwise straight into x's
+            // gradient row by row (a's buffer holds the product only when x's gradient has a value).
             accumulate(into: x) { gx, acc in
+                let rowwise = rows == nil
+                Engine.parallelItems(pieces.count) { p in
+                    let (i, r0, n) = pieces[p]
+                    let dst = rowwise && !acc ? gx : pa
+                    BLAS.call(false, true, n, fin, fout, 1, pg + r0 * fout, fout, pw + i * fin * fout, fout, 0, dst + r0 * fin, fin)
+                    let span = (r0 * fin)..<((r0 + n) * fin)
+                    if rowwise && acc {
+                        if let ps = ps { for j in span { gx[j] += pa[j] * ps[j] } } else { for j in span { gx[j] += pa[j] } }
+                    } else if let ps = ps {
+                        for j in span { dst[j] *= ps[j] }
+                    }
+                }
                 if let rows = rows {
                     if !acc { gx.update(repeating: 0, count: x.count) }
                     Tensor.scatterAdd(from: pa, rows: rows, into: gx, width: fin, scales: nil)
-                } else if acc {
-                    Engine.parallelFor(x.count) { r in for j in r { gx[j] += pa[j] } }
-                } else {
-                    gx.update(from: pa, count: x.count)
                 }
             }
         }
