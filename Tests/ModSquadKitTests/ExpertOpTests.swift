@@ -41,6 +41,15 @@ final class ExpertOpTests: XCTestCase {
             try Tensor.concat([x.groupedLinear(w, b, sizes: sizes, rows: rows), x.groupedLinear(w, b, sizes: [1, 2, 2], geluInput: true)], axis: 0)
         }
         XCTAssertTrue(r3.passed, "both forms: \(r3)")
+        // The other order: the GELU form's backward adds onto a gradient the picked form wrote.
+        let r4 = try GradCheck.check([x, w]) {
+            try Tensor.concat([x.groupedLinear(w, nil, sizes: [1, 2, 2], geluInput: true), x.groupedLinear(w, nil, sizes: sizes, rows: rows)], axis: 0)
+        }
+        XCTAssertTrue(r4.passed, "both forms, other order: \(r4)")
+        // 32+ outputs: the weight gradient runs in column halves (with more than one thread).
+        let w32 = Tensor.normal([3, 3, 32], rng: &rng), b32 = Tensor.normal([3, 32], rng: &rng)
+        let r5 = try GradCheck.check([w32, b32]) { try x.groupedLinear(w32, b32, sizes: sizes, rows: rows) }
+        XCTAssertTrue(r5.passed, "32 outputs: \(r5)")
         XCTAssertThrowsError(try x.groupedLinear(w, b, sizes: [1, 0, 1], rows: [0, 5])) {
             XCTAssertTrue("\($0)".contains("row 5 at position 1 out of range 0..<5"), "\($0)")
         }
