@@ -151,7 +151,7 @@ enum BenchModel {
         if mode == "train" {
             let tr = Trainer(model, options: opts)
             for i in 0..<(o.warmup + o.reps) {
-                if i == o.warmup { Profiler.shared.reset() }
+                if i == o.warmup { Profiler.shared.reset(); perfControl("enable") }
                 Profiler.shared.mark()
                 let t0 = now(), c0 = cpuSeconds()
                 try tr.trainStep(x, y)
@@ -179,11 +179,13 @@ enum BenchModel {
                 m.eval()
             }
             for i in 0..<(o.warmup + o.reps) {
+                if i == o.warmup { perfControl("enable") }
                 let t0 = now(), c0 = cpuSeconds()
                 _ = try Autograd.noGrad { try m(x, tasks: ["depth"]) }
                 if i >= o.warmup { times.append(now() - t0); cpu.append(cpuSeconds() - c0) }
             }
         }
+        perfControl("disable")
         let med = median(times), gf = (mode == "train" ? fl.trainStep : fl.inferOneTask) / 1e9
         if Profiler.shared.enabled && mode == "train" && !o.json { print(Profiler.shared.table(steps: o.reps)) }
         let rss = peakRSSMiB()
@@ -196,5 +198,14 @@ enum BenchModel {
         return [["bench": mode, "config": s.name, "extracted": o.extracted, "threads": o.threads, "params": params,
                  "median_s": med, "cpu_s": median(cpu), "min_s": times.min() ?? 0, "max_s": times.max() ?? 0, "gflop": gf,
                  "gflops_per_s": gf / med, "peak_rss_mib": rss, "times": times]]
+    }
+
+    /// Under `perf record --control fifo:PATH -D -1` (bench/profile.sh), MSQ_PERF_CONTROL names
+    /// that fifo: sampling is enabled after warm-up and disabled before teardown.
+    static func perfControl(_ command: String) {
+        guard let path = ProcessInfo.processInfo.environment["MSQ_PERF_CONTROL"],
+              let h = FileHandle(forWritingAtPath: path) else { return }
+        h.write(Data((command + "\n").utf8))
+        try? h.close()
     }
 }
