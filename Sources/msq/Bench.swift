@@ -11,6 +11,7 @@ struct BenchOptions {
     var config = "a"
     var warmup = 3
     var extracted = false
+    var checkpoint: String? = nil, save: String? = nil
     var experts: Int? = nil, topK: Int? = nil
     var rest: [String] = []
 
@@ -35,6 +36,8 @@ struct BenchOptions {
             case "--config": config = try value()
             case "--warmup": warmup = try int("--warmup")
             case "--extracted": extracted = true
+            case "--checkpoint": checkpoint = try value()
+            case "--save": save = try value()
             case "--experts": experts = try int("--experts")
             case "--top-k": topK = try int("--top-k")
             default:

@@ -139,7 +139,8 @@ enum BenchModel {
     static func run(mode: String, _ o: BenchOptions) throws -> [[String: Any]] {
         let s = try setup(o.config, experts: o.experts, topK: o.topK)
         Engine.threads = o.threads
-        let model = try SquadModel(s.config)
+        // --checkpoint: a saved model (full or extracted) in a fresh process, for its own peak RSS.
+        let model = try o.checkpoint.map { try Checkpoint.load(URL(fileURLWithPath: $0)).model } ?? SquadModel(s.config)
         var rng = RNG(seed: 1)
         let (x, y) = batch(s, rng: &rng)
         var opts = TrainOptions()
@@ -163,6 +164,7 @@ enum BenchModel {
             }
         } else {
             model.eval()
+            if o.checkpoint != nil { label = "infer (checkpoint)" }
             var m = model
             if o.extracted {
                 // Specialise first: a few steps with a strong MI weight, then usage from one pass.
@@ -176,6 +178,13 @@ enum BenchModel {
                 let (small, report) = try model.extract(task: "depth")
                 if !o.json { print(report) }
                 m = small; label = "infer (extracted depth)"; params = small.parameterCount
+                if let dir = o.save {   // both models, for `--checkpoint` runs in fresh processes
+                    let d = URL(fileURLWithPath: dir)
+                    try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+                    try Checkpoint.save(model, to: d.appendingPathComponent("full.safetensors"))
+                    try Checkpoint.save(small, to: d.appendingPathComponent("extracted.safetensors"))
+                    if !o.json { print("saved \(dir)/full.safetensors and \(dir)/extracted.safetensors") }
+                }
                 m.eval()
             }
             for i in 0..<(o.warmup + o.reps) {

@@ -45,7 +45,7 @@ enum MSQCommand {
                                  run a notebook cell by cell (exit 1 on the first failing cell)
       doctor | --version         versions, BLAS core and threads in use
       bench gemm|kernels|train|infer|memory [--config a|b|vit] [--experts N] [--top-k K]
-        [--threads N] [--steps N] [--extracted] [--json]
+        [--threads N] [--steps N] [--extracted [--save DIR]] [--checkpoint FILE] [--json]
                              benchmarks: medians, GFLOP/s, peak RSS (docs/performance.md)
       example [--steps N]        train a small ViT on a toy task (the engine's smoke run)
     """
