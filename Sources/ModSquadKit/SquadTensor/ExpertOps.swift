@@ -80,7 +80,8 @@ extension Tensor {
             let pa = a.data
             let slope = geluInput && x.requiresGrad ? Tensor(uninitialized: [m, fin]) : nil   // GELU′, transient
             let ps = slope?.data
-            if !direct { Engine.parallelItems(pieces.count) { p in build(pieces[p].1, pieces[p].2, pa, slope: ps) } }
+            // Rebuilt for the weight gradient and GELU′ (not when the experts are frozen and x is plain rows).
+            if !direct && (w.requiresGrad || ps != nil) { Engine.parallelItems(pieces.count) { p in build(pieces[p].1, pieces[p].2, pa, slope: ps) } }
             // dW[e] = a[e]ᵀ·dy[e] and db[e] = Σ dy[e]: one (expert, half of the output columns) per
             // work item: no shared writes, and twice the items to balance uneven expert loads.
             let gwT: Tensor? = w.requiresGrad ? (w.grad ?? Tensor(zeros: w.shape)) : nil
