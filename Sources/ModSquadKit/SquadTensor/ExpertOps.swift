@@ -69,8 +69,8 @@ extension Tensor {
             let (i, r0, n) = pieces[p]
             let o = po + r0 * fout
             if !direct { build(r0, n, pa) }
-            if let b = pb { for r in 0..<n { (o + r * fout).update(from: b + i * fout, count: fout) } }
-            BLAS.call(false, false, n, fout, fin, 1, pa + r0 * fin, fin, pw + i * fin * fout, fout, pb == nil ? 0 : 1, o, fout)
+            BLAS.call(false, false, n, fout, fin, 1, pa + r0 * fin, fin, pw + i * fin * fout, fout, 0, o, fout)
+            if let b = pb { let be = b + i * fout; for r in 0..<n { let or = o + r * fout; for j in 0..<fout { or[j] += be[j] } } }
         }
         let needs = bias.map { Autograd.needs(x, w, $0) } ?? Autograd.needs(x, w)
         guard needs else { return out }

@@ -47,6 +47,27 @@ public enum Kernels {
         return s
     }
 
+    /// Σ (x − mean)².
+    @inline(__always) public static func centeredSquares(_ x: UnsafePointer<Float>, _ n: Int, _ mean: Float) -> Float {
+        var acc = V(repeating: 0), i = 0
+        let m = V(repeating: mean)
+        while i + 16 <= n { let c = load(x + i) - m; acc = acc.addingProduct(c, c); i += 16 }
+        var s = hsum(acc)
+        while i < n { let c = x[i] - mean; s += c * c; i += 1 }
+        return s
+    }
+
+    /// (Σ a·b, Σ a·b·(x − mean)): layer norm's backward row sums.
+    @inline(__always) public static func productSums(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                                     _ n: Int, _ mean: Float) -> (Float, Float) {
+        var s1 = V(repeating: 0), s2 = V(repeating: 0), i = 0
+        let m = V(repeating: mean)
+        while i + 16 <= n { let ab = load(a + i) * load(b + i); s1 += ab; s2 = s2.addingProduct(ab, load(x + i) - m); i += 16 }
+        var r1 = hsum(s1), r2 = hsum(s2)
+        while i < n { let ab = a[i] * b[i]; r1 += ab; r2 += ab * (x[i] - mean); i += 1 }
+        return (r1, r2)
+    }
+
     /// y = exp(x − shift), returns Σ y.
     @inline(__always) public static func expShifted(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ shift: Float) -> Float {
         for j in 0..<n { y[j] = FastMath.exp(x[j] - shift) }

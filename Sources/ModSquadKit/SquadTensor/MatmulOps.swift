@@ -85,10 +85,13 @@ extension Tensor {
             throw TensorError.shapeMismatch(op: "linear", shapes: [w.shape, b.shape], expected: "bias [\(fout)]")
         }
         let out = Tensor(uninitialized: Array(x.shape.dropLast()) + [fout])
-        if let b = bias {
-            for r in 0..<rows { (out.data + r * fout).update(from: b.data, count: fout) }
+        BLAS.sgemm(transA: false, transB: true, m: rows, n: fout, k: fin, a: x.data, lda: fin, b: w.data, ldb: fin, beta: 0, c: out.data, ldc: fout)
+        if let b = bias {   // added after the product (a per-row copy before it was a memmove call per row)
+            let po = out.data, pb = b.data
+            Engine.parallelFor(rows, grain: max(1, 32_768 / max(fout, 1))) { r in
+                for i in r { let o = po + i * fout; for j in 0..<fout { o[j] += pb[j] } }
+            }
         }
-        BLAS.sgemm(transA: false, transB: true, m: rows, n: fout, k: fin, a: x.data, lda: fin, b: w.data, ldb: fin, beta: bias == nil ? 0 : 1, c: out.data, ldc: fout)
         let needs = bias.map { Autograd.needs(x, w, $0) } ?? Autograd.needs(x, w)
         if needs {
             Autograd.record(out) { g in

@@ -78,12 +78,8 @@ extension Tensor {
         Engine.parallelFor(rows, grain: max(1, 16_384 / max(d, 1))) { r in
             for i in r {
                 let x = px + i * d, y = po + i * d
-                var s: Float = 0
-                for j in 0..<d { s += x[j] }
-                let mean = s / Float(d)
-                var v: Float = 0
-                for j in 0..<d { let c = x[j] - mean; v += c * c }
-                let rstd = 1 / (v / Float(d) + eps).squareRoot()
+                let mean = Kernels.sum(x, d) / Float(d)
+                let rstd = 1 / (Kernels.centeredSquares(x, d, mean) / Float(d) + eps).squareRoot()
                 ps[2 * i] = mean; ps[2 * i + 1] = rstd
                 for j in 0..<d { y[j] = (x[j] - mean) * rstd * pgm[j] + pbt[j] }
             }
@@ -96,9 +92,8 @@ extension Tensor {
                         for i in r {
                             let x = px + i * d, gy = pg + i * d, dx = gx + i * d
                             let mean = ps[2 * i], rstd = ps[2 * i + 1]
-                            var m1: Float = 0, m2: Float = 0
-                            for j in 0..<d { let xh = (x[j] - mean) * rstd; let dxh = gy[j] * pgm[j]; m1 += dxh; m2 += dxh * xh }
-                            m1 /= Float(d); m2 /= Float(d)
+                            let (s1, s2) = Kernels.productSums(gy, pgm, x, d, mean)   // Σ gy·γ, Σ gy·γ·(x − mean)
+                            let m1 = s1 / Float(d), m2 = s2 * rstd / Float(d)
                             for j in 0..<d {
                                 let xh = (x[j] - mean) * rstd
                                 let v = rstd * (gy[j] * pgm[j] - m1 - xh * m2)
