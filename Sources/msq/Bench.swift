@@ -46,6 +46,7 @@ struct BenchOptions {
             }
             i += 1
         }
+        if save != nil && !extracted { throw CommandError("--save DIR saves the full and the extracted model: it needs --extracted") }
     }
 }
 
