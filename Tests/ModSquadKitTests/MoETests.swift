@@ -58,10 +58,12 @@ final class MoETests: XCTestCase {
     func testMoEMLPSparseEqualsDenseMasked() throws { try checkMoEMLP(renormalize: false) }
     func testMoEMLPSparseEqualsDenseMaskedRenormalized() throws { try checkMoEMLP(renormalize: true) }
 
-    func checkMoA(headsPerExpert h: Int, bias: Bool) throws {
+    /// capacity: MoA's capacity factor; its dropped (token, slot) pairs are masked out of the dense reference.
+    func checkMoA(headsPerExpert h: Int, bias: Bool, capacity: Float = 0) throws {
         var rng = RNG(seed: 12)
         let g = 4, n = 3, d = 8, dh = 3, f = h * dh, e = 4
-        let layer = MoAttention(dim: d, experts: e, headsPerExpert: h, headDim: dh, expertBias: bias, tasks: ["a", "b"], gate: GateOptions(topK: 2), rng: &rng)
+        let layer = MoAttention(dim: d, experts: e, headsPerExpert: h, headDim: dh, expertBias: bias, tasks: ["a", "b"],
+                                gate: GateOptions(topK: 2, capacityFactor: capacity), rng: &rng)
         for p in layer.parameters() { try p.tensor.assign(Tensor.normal(p.tensor.shape, std: 0.5, rng: &rng)) }
         let x = Tensor.normal([g, n, d], rng: &rng, requiresGrad: true)
         let w = Tensor.uniform([g, n, d], -1, 1, rng: &rng)
@@ -71,7 +73,16 @@ final class MoETests: XCTestCase {
         let (yd, gd) = try gradients(params, w: w) {
             let xf = try x.reshaped([g * n, d])
             let (rec, _) = try layer.router.route(xf, segments: segs, layer: "l", rng: &rng)
-            let cols = try denseGates(rec, renormalize: false).split([1, 1, 1, 1], axis: 1)
+            var gates = try denseGates(rec, renormalize: false)
+            if capacity > 0 {
+                let cap = Dispatch.capacity(factor: capacity, pairs: rec.choices.count, experts: e)
+                let kept = Dispatch(choices: rec.choices, topK: 2, experts: e, capacity: cap)
+                XCTAssertGreaterThan(kept.dropped, 0, "the capacity drops some pairs")
+                let mask = Tensor(repeating: 1, shape: [g * n, e])
+                for (p, s) in kept.inverse.enumerated() where s < 0 { mask.data[(p / 2) * e + rec.choices[p]] = 0 }
+                gates = try gates.mul(mask)
+            }
+            let cols = try gates.split([1, 1, 1, 1], axis: 1)
             let kv = try layer.kv(xf).reshaped([g, n, 2, h, dh]).permuted([2, 0, 3, 1, 4]).split([1, 1], axis: 0).map { try $0.reshaped([g * h, n, dh]) }
             var y: Tensor? = nil
             for ex in 0..<e {
@@ -92,6 +103,7 @@ final class MoETests: XCTestCase {
 
     func testMoASparseEqualsDenseMaskedSingleHeadExperts() throws { try checkMoA(headsPerExpert: 1, bias: false) }
     func testMoASparseEqualsDenseMaskedMultiHeadExpertsWithBias() throws { try checkMoA(headsPerExpert: 2, bias: true) }
+    func testMoAWithCapacityDropsPairsLikeZeroGates() throws { try checkMoA(headsPerExpert: 2, bias: true, capacity: 0.5) }
 
     func testDispatchIsAStableGroupingAndCapacityDrops() {
         // 3 tokens, k = 2: choices (token, slot) -> expert
