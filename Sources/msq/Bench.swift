@@ -1,5 +1,6 @@
 // msq bench: engine benchmarks, reported as medians (this machine is shared):
-// gemm GFLOP/s, and elementwise kernels in ns per element at 1 and N threads.
+// gemm GFLOP/s (sgemm, attention's small products, one MoA layer), and elementwise
+// kernels in ns per element at 1 and N threads.
 import Foundation
 import SquadTensor
 
@@ -142,7 +143,6 @@ enum Bench {
         }
         // One MoA layer of config a (4 tasks × 32 images, 6 heads of 32, 128 expert queries over 64
         // keys), forward alone and forward + backward, on the engine's threads.
-        Engine.threads = o.threads
         let (g, nq, nk, h, d) = (128, 128, 64, 6, 32)
         let q = Tensor.uniform([g, nq, h * d], -1, 1, rng: &rng), kv = Tensor.uniform([g, nk, 2 * h * d], -1, 1, rng: &rng)
         let flops = 2.0 * 2 * Double(g * h * nq * nk * d)
