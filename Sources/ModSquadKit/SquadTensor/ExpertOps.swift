@@ -101,30 +101,19 @@ extension Tensor {
             if let t = gwT { w.grad = t }
             if let t = gbT, let b = bias { b.grad = t }
             guard x.requiresGrad else { return }
-            if direct {
-                accumulate(into: x) { gx, acc in   // dx = dy·W[e]ᵀ, by row pieces
-                    Engine.parallelItems(pieces.count) { p in
-                        let (i, r0, n) = pieces[p]
-                        BLAS.call(false, true, n, fin, fout, 1, pg + r0 * fout, fout, pw + i * fin * fout, fout, acc ? 1 : 0, gx + r0 * fin, fin)
-                    }
-                }
-                return
-            }
-            // da = dy·W[e]ᵀ, times GELU′ of the source rows. Picked rows: into a's buffer (its rows
-            // are no longer needed), then scatter-added to x's rows. Otherwise straight into x's
-            // gradient row by row (a's buffer holds the product only when x's gradient has a value).
+            // dx = dy·W[e]ᵀ by row pieces (times GELU′ of the source rows for a GELU input). Plain
+            // rows: straight into x's gradient. GELU input: straight in when the gradient is fresh,
+            // else through a's buffer and added. Picked rows: into a's buffer (its rows are no
+            // longer needed), then scatter-added to x's rows.
             accumulate(into: x) { gx, acc in
-                let rowwise = rows == nil
                 Engine.parallelItems(pieces.count) { p in
                     let (i, r0, n) = pieces[p]
-                    let dst = rowwise && !acc ? gx : pa
-                    BLAS.call(false, true, n, fin, fout, 1, pg + r0 * fout, fout, pw + i * fin * fout, fout, 0, dst + r0 * fin, fin)
+                    let intoX = rows == nil && (ps == nil || !acc)
+                    let dst = intoX ? gx : pa
+                    BLAS.call(false, true, n, fin, fout, 1, pg + r0 * fout, fout, pw + i * fin * fout, fout, intoX && acc ? 1 : 0, dst + r0 * fin, fin)
+                    guard let ps = ps else { return }
                     let span = (r0 * fin)..<((r0 + n) * fin)
-                    if rowwise && acc {
-                        if let ps = ps { for j in span { gx[j] += pa[j] * ps[j] } } else { for j in span { gx[j] += pa[j] } }
-                    } else if let ps = ps {
-                        for j in span { dst[j] *= ps[j] }
-                    }
+                    if rows == nil && acc { for j in span { gx[j] += pa[j] * ps[j] } } else { for j in span { dst[j] *= ps[j] } }
                 }
                 if let rows = rows {
                     if !acc { gx.update(repeating: 0, count: x.count) }

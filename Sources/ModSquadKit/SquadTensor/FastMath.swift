@@ -48,11 +48,7 @@ public enum FastMath {
     }
 
     /// d/dx GELU = Φ(x) + x·φ(x).
-    @inline(__always) public static func geluGrad(_ x: Float) -> Float {
-        let cdf = 0.5 * (1 + erf(x * 0.707_106_78))
-        let pdf = exp(-0.5 * x * x) * 0.398_942_28
-        return cdf + x * pdf
-    }
+    @inline(__always) public static func geluGrad(_ x: Float) -> Float { geluAndGrad(x).1 }
 
     /// (GELU(x), GELU′(x)) sharing one erf.
     @inline(__always) public static func geluAndGrad(_ x: Float) -> (Float, Float) {
