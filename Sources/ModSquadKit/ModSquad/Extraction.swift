@@ -57,7 +57,7 @@ extension SquadModel {
             newBlocks.append(SquadBlock(norm1: blk.norm1, norm2: blk.norm2, attn: blk.attn, moa: moa, mlp: blk.mlp, moe: moe))
         }
         var rng = RNG(seed: cfg.seed)
-        let emb = TaskEmbeddings(dim: cfg.dim, tasks: cfg.taskEmbedding ? [task] : [], rng: &rng)
+        let emb = TaskEmbeddings(dim: cfg.dim, tasks: cfg.taskEmbedding ? [task] : [], std: cfg.taskEmbeddingStd, rng: &rng)
         if let v = taskEmbed.vectors[task], let dst = emb.vectors[task] { try dst.assign(v) }
         let small = SquadModel(config: cfg, patchEmbed: patchEmbed, pos: pos, cls: cls, taskEmbed: emb,
                                blocks: newBlocks, norm: norm, heads: [task: heads[task]!])

@@ -57,19 +57,21 @@ public final class SquadBlock: Module {
     }
 }
 
-/// Per-task learned vectors [D] (randn init, as the authors), named task_embed.<task>.
+/// Per-task learned vectors [D], named task_embed.<task>: trunc_normal(std) like the position embedding
+/// (msq's default, std 0.02), or N(0, 1) as the authors' randn (std 1, `recipe: "authors"`).
 public final class TaskEmbeddings: Module {
     public private(set) var order: [String] = []
     public private(set) var vectors: [String: Tensor] = [:]
     let dim: Int
-    init(dim: Int, tasks: [String], rng: inout RNG) {
-        self.dim = dim
+    let std: Float
+    init(dim: Int, tasks: [String], std: Float, rng: inout RNG) {
+        self.dim = dim; self.std = std
         super.init()
         for t in tasks { add(t, rng: &rng) }
     }
     func add(_ t: String, rng: inout RNG) {
         guard vectors[t] == nil else { return }
-        order.append(t); vectors[t] = Tensor.normal([dim], rng: &rng, requiresGrad: true)
+        order.append(t); vectors[t] = Tensor.normal([dim], std: std, rng: &rng, requiresGrad: true)   // = trunc_normal(std) for std ≤ 0.02
     }
     func remove(_ t: String) { order.removeAll { $0 == t }; vectors[t] = nil }
     public override var localParameters: [(String, Tensor)] { order.map { ($0, vectors[$0]!) } }
@@ -104,10 +106,10 @@ public final class SquadModel: Module {
         self.config = config
         var rng = RNG(seed: config.seed)
         let c = config, names = config.tasks.map(\.name)
-        patchEmbed = try PatchEmbedding(image: c.image, patch: c.patch, channels: c.channels, dim: c.dim, rng: &rng)
+        patchEmbed = try PatchEmbedding(image: c.image, patch: c.patch, channels: c.channels, dim: c.dim, convInit: c.isAuthorsRecipe, rng: &rng)
         pos = PositionEmbedding(patchEmbed.patches + (c.clsToken ? 1 : 0), c.dim, rng: &rng)
         cls = c.clsToken ? Tensor(zeros: [1, c.dim], requiresGrad: true) : nil
-        taskEmbed = TaskEmbeddings(dim: c.dim, tasks: c.taskEmbedding ? names : [], rng: &rng)
+        taskEmbed = TaskEmbeddings(dim: c.dim, tasks: c.taskEmbedding ? names : [], std: c.taskEmbeddingStd, rng: &rng)
         blocks = ModuleList(c.blocks.map { SquadBlock($0, config: c, tasks: names, rng: &rng) })
         norm = LayerNorm(c.dim)
         let g = c.image / c.patch

@@ -87,10 +87,18 @@ public final class PatchEmbedding: Module {
     public let patch: Int, channels: Int, image: Int
     public var patches: Int { (image / patch) * (image / patch) }
 
-    public init(image: Int, patch: Int, channels: Int, dim: Int, rng: inout RNG) throws {
+    /// Weights trunc_normal(0.02) as timm's Linear layers, or (`convInit`) as the authors' timm PatchEmbed,
+    /// a Conv2d left at PyTorch's default init (tokens ~4x larger on the same images).
+    public init(image: Int, patch: Int, channels: Int, dim: Int, convInit: Bool = false, rng: inout RNG) throws {
         guard patch > 0, image % patch == 0 else { throw ModuleError.invalidConfig("image size \(image) is not a multiple of patch \(patch)") }
         self.patch = patch; self.channels = channels; self.image = image
         proj = Linear(channels * patch * patch, dim, rng: &rng)
+        if convInit {
+            // PyTorch's Conv2d default (kaiming_uniform(a=√5)): weight and bias U(±1/√fan_in).
+            let b = 1 / Float(channels * patch * patch).squareRoot()
+            let w = Tensor.uniform(proj.weight.shape, -b, b, rng: &rng), bb = Tensor.uniform([dim], -b, b, rng: &rng)
+            proj.weight.data.update(from: w.data, count: w.count); proj.bias!.data.update(from: bb.data, count: dim)
+        }
     }
     public override var children: [(String, Module)] { [("proj", proj)] }
 

@@ -39,6 +39,7 @@ func modelBuiltins() -> [Builtin] {
             ParamSpec("capacity", .number, .number(0), "expert capacity factor (0 = dropless)"),
             ParamSpec("task_embedding", .bool, .bool(true), "add a learned task embedding before every block"),
             ParamSpec("cls", .bool, .bool(false), "add a cls token"),
+            ParamSpec("recipe", .choice(SquadConfig.recipes), .string("msq"), "initialisation: msq (task embeddings trunc_normal 0.02, like positions; trains well) or authors (their randn task embeddings and Conv2d patch init)"),
             ParamSpec("seed", .int, .number(0), "initialisation seed"),
         ], doc: "A Mod-Squad model: per block dense or MoA attention and dense or MoE MLP, a router per task.", category: "models") { ctx in
             var c = SquadConfig()
@@ -81,6 +82,7 @@ func modelBuiltins() -> [Builtin] {
             ParamSpec("mlp_ratio", .int, .number(4), "MLP hidden = dim · mlp_ratio"),
             decoderParam,
         ] + imageParams + [
+            ParamSpec("recipe", .choice(SquadConfig.recipes), .string("msq"), "initialisation: msq (task embeddings trunc_normal 0.02, like positions; trains well) or authors (their randn task embeddings and Conv2d patch init)"),
             ParamSpec("seed", .int, .number(0), "initialisation seed"),
         ], doc: "A dense ViT with one head per task on a shared backbone (hard parameter sharing).", category: "models") { ctx in
             var c = SquadConfig()
@@ -247,6 +249,7 @@ func baseConfig(_ c: inout SquadConfig, _ ctx: CallContext) throws {
     c.heads = try ctx.int("heads") ?? max(1, c.dim / hd)
     c.mlpRatio = try ctx.count("mlp_ratio", 4)
     c.seed = UInt64(max(0, try ctx.int("seed", 0)))
+    if let r = try ctx.string("recipe"), r != "msq" { c.recipe = r }
 }
 
 /// A task's spec: from its plugin, or from head/channels/loss for a task without one.

@@ -74,13 +74,15 @@ public final class Tensor {
         return t
     }
 
-    /// Normal(0, std) redrawn outside ±2 std (timm's trunc_normal_).
-    public static func truncatedNormal(_ shape: [Int], std: Float, rng: inout RNG, requiresGrad: Bool = false) -> Tensor {
+    /// Normal(0, std) redrawn outside [-bound, bound], timm's `trunc_normal_(std=s)`: its cut-offs a = -2,
+    /// b = 2 are absolute values, not multiples of std, so at std 0.02 it is a plain normal (std 0.02, not
+    /// the 0.0176 of a cut at ±2σ).
+    public static func truncatedNormal(_ shape: [Int], std: Float, bound: Float = 2, rng: inout RNG, requiresGrad: Bool = false) -> Tensor {
         let t = Tensor(uninitialized: shape, requiresGrad: requiresGrad)
         for i in 0..<t.count {
-            var z = rng.normal()
-            while Swift.abs(z) > 2 { z = rng.normal() }
-            t.data[i] = z * std
+            var v = rng.normal() * std
+            while Swift.abs(v) > bound { v = rng.normal() * std }
+            t.data[i] = v
         }
         return t
     }
