@@ -11,7 +11,7 @@ func trainingParams(lr: Double) -> [ParamSpec] {
         ParamSpec("batch", .int, .number(32), "batch size"),
         ParamSpec("lr", .number, .number(lr), "peak learning rate"),
         ParamSpec("min_lr", .number, .number(1e-6), "final learning rate of the cosine schedule"),
-        ParamSpec("warmup", .int, .number(0), "linear warmup steps"),
+        ParamSpec("warmup", .int, Value.none, "linear warm-up steps (default \(Int(TrainSettings.defaultWarmupFraction * 100))% of this call's steps: full-lr first Adam steps make the outcome swing with the seed)"),
         ParamSpec("schedule", .choice(["cosine", "constant"]), .string("cosine"), "learning-rate schedule over this call"),
         ParamSpec("weight_decay", .number, Value.none, "AdamW weight decay (default 0.05)"),
         ParamSpec("mi", .number, Value.none, "MI loss weight (default 0.005 for squads, 0 for baselines)"),
@@ -215,7 +215,7 @@ func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> V
     var s = TrainSettings()
     s.lr = Float(try ctx.number("lr", 1e-3))
     s.minLR = Float(try ctx.number("min_lr", 1e-6))
-    s.warmup = min(try ctx.count("warmup", 0, min: 0), total)
+    s.warmup = ctx.given("warmup") ? min(try ctx.count("warmup", 0, min: 0), total) : TrainSettings.defaultWarmup(total)
     s.schedule = try ctx.string("schedule", "cosine")
     s.weightDecay = try ctx.number("weight_decay").map { Float($0) }
     s.mi = try ctx.number("mi").map { Float($0) }
@@ -268,6 +268,7 @@ func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> V
     r.set("steps", .number(Double(m.steps - firstStep)))
     r.set("step", .number(Double(m.steps)))
     r.set("seconds", .number((el * 100).rounded() / 100))
+    r.set("warmup", .number(Double(s.warmup)))
     if let l = last {
         r.set("loss", .number(Double(l.total)))
         for (tn, v) in l.taskLosses { r.set(tn, .number(Double(v))) }
@@ -276,7 +277,7 @@ func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> V
     if let e = lastEval { r.set("eval", .object(e)) }
     let ep = Double(m.steps - firstStep) / Double(perEpoch)
     var sum = "\(label): \(m.steps - firstStep) steps (\(formatNumber((ep * 100).rounded() / 100)) epoch\(ep == 1 ? "" : "s")) in \(formatDuration(el)), "
-        + String(format: "%.2f it/s", Double(m.steps - firstStep) / max(el, 1e-9))
+        + String(format: "%.2f it/s", Double(m.steps - firstStep) / max(el, 1e-9)) + ", warm-up \(s.warmup)"
     if let l = last {
         sum += String(format: "; loss %.4f", l.total)
         if !l.taskLosses.isEmpty { sum += " (" + l.taskLosses.map { "\($0.0) " + String(format: "%.4f", $0.1) }.joined(separator: " ") + ")" }

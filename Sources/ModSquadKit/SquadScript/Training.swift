@@ -66,6 +66,10 @@ struct TrainSettings {
     var offset = 0, total: Int? = nil
     /// Random horizontal flips of training batches.
     var augment = true
+
+    /// Warm-up when a call names none: a fraction of its steps (at least 1).
+    static let defaultWarmupFraction = 0.05
+    static func defaultWarmup(_ total: Int) -> Int { min(total, max(1, Int((Double(total) * defaultWarmupFraction).rounded()))) }
 }
 
 extension ModelValue {
