@@ -6,7 +6,7 @@ import SquadPluginAPI
 
 /// Base of the built-in tasks: the descriptive properties, target checks and side-by-side pictures.
 /// Subclasses override `loss`, `metrics` and `draw`.
-public class BuiltinTask: TaskPlugin {
+public class BuiltinTask: TaskPlugin, StandardLossTask {
     public let name: String
     public let summary: String
     public let kind: TaskKind
@@ -16,6 +16,9 @@ public class BuiltinTask: TaskPlugin {
     init(name: String, summary: String, kind: TaskKind, channels: Int, metrics: [MetricInfo]) {
         self.name = name; self.summary = summary; self.kind = kind; self.channels = channels; self.metricInfo = metrics
     }
+
+    /// The loss kind `loss` computes (L1 unless a subclass says otherwise).
+    public var standardLoss: TaskLoss { .l1 }
 
     /// Default: L1 between a dense prediction and its value target (the dense regression
     /// tasks share it); classification, segmentation, normals and regression override it.

@@ -102,6 +102,12 @@ extension TaskPlugin {
     public func derivedTarget(images: Tensor, targets: [String: TaskTarget]) throws -> TaskTarget? { nil }
 }
 
+/// A task plugin whose loss is one of the built-in loss kinds (the built-in tasks are): lets exports such as
+/// `save_batches` name the loss for another framework. Optional; a plugin with its own loss does not adopt it.
+public protocol StandardLossTask {
+    var standardLoss: TaskLoss { get }
+}
+
 extension TaskPlugin {
     /// The spec the model needs for this task (its head size and kind).
     public func spec(weight: Float = 1) -> TaskSpec {

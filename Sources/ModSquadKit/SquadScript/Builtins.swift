@@ -209,7 +209,8 @@ public final class BuiltinTable: @unchecked Sendable {
 
 /// The builtins of the language itself (each part lists its own).
 func coreBuiltins() -> [Builtin] {
-    basicBuiltins() + modelBuiltins() + trainingBuiltins() + extraBuiltins()
+    let parts: [[Builtin]] = [basicBuiltins(), modelBuiltins(), trainingBuiltins(), exportBuiltins(), trivialBuiltins(), extraBuiltins()]
+    return parts.flatMap { $0 }
 }
 
 /// Hook for builtins defined in later parts (plots); empty when they are absent.
