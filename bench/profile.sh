@@ -18,4 +18,4 @@ mkfifo "$out/ctl"
 # model set-up and first-touch page clearing are not the step's cost.
 MSQ_PERF_CONTROL="$out/ctl" perf record -q -D -1 --control "fifo:$out/ctl" -o "$out/perf.data" \
   .build/release/msq bench "$mode" --warmup 2 --steps 6 "$@" | tail -1
-perf report -i "$out/perf.data" --no-children --sort sym --stdio 2>/dev/null | swift demangle --simplified | python3 bench/profile.py
+perf report -i "$out/perf.data" --no-children --sort sym --stdio 2>/dev/null | swift demangle --simplified | python3 bench/perf_report.py
