@@ -4,6 +4,7 @@
 #   bash scripts/paper.sh              # two notebooks at a time, one thread each (about 100 min here)
 #   bash scripts/paper.sh --jobs 1     # one at a time with every thread
 #   bash scripts/paper.sh --assemble   # only rebuild docs/RESULTS.md from out/paper
+#   MSQ=/path/to/msq bash scripts/paper.sh   # run that build (e.g. a copy, so rebuilding meanwhile is safe)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=2 assemble_only=0
@@ -15,7 +16,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 work=$root/out/paper
-msq=$root/.build/release/msq
+msq=${MSQ:-$root/.build/release/msq}
 mkdir -p "$work"
 
 run() {   # run NAME [THREADS]: one notebook into NAME.md / NAME.ipynb / NAME.log
@@ -29,7 +30,7 @@ run() {   # run NAME [THREADS]: one notebook into NAME.md / NAME.ipynb / NAME.lo
 
 if [ "$assemble_only" = 0 ]; then
   bash "$root/scripts/setup.sh"
-  (cd "$root" && swift build -c release)
+  [ -n "${MSQ:-}" ] || (cd "$root" && swift build -c release)
   if [ "$jobs" -ge 2 ]; then
     # Two lanes of one thread each (small models use two threads poorly); transfer needs seed 1's squad;
     # the ablations then run alone with every thread.

@@ -126,17 +126,9 @@ public func taskRelations(_ usage: UsageStats, layers: [String]? = nil) throws -
 public func relationOrder(_ r: [[Double]]) -> [Int] {
     let n = r.count
     guard n > 2 else { return Array(0..<n) }
-    var s = r
-    for i in 0..<n { for j in 0..<n {
-        let d = (r[i][i] * r[j][j]).squareRoot()
-        s[i][j] = d > 0 && r[i][j].isFinite ? r[i][j] / d : 0
-    } }
+    let s = relationSimilarity(r)
     var clusters = (0..<n).map { [$0] }
-    func link(_ a: [Int], _ b: [Int]) -> Double {
-        var t = 0.0
-        for i in a { for j in b { t += s[i][j] } }
-        return t / Double(a.count * b.count)
-    }
+    let link = { (a: [Int], b: [Int]) in averageLink(s, a, b) }
     while clusters.count > 1 {
         var best = (0, 1), bestV = -Double.infinity
         for a in 0..<clusters.count { for b in (a + 1)..<clusters.count {
@@ -154,6 +146,53 @@ public func relationOrder(_ r: [[Double]]) -> [Int] {
         clusters.remove(at: best.1)
     }
     return clusters[0]
+}
+
+/// Cosine similarity of tasks' expert usage: S = R / √(diag·diag) (0 where a task has no usage).
+public func relationSimilarity(_ r: [[Double]]) -> [[Double]] {
+    let n = r.count
+    var s = r
+    for i in 0..<n { for j in 0..<n {
+        let d = (r[i][i] * r[j][j]).squareRoot()
+        s[i][j] = d > 0 && r[i][j].isFinite ? r[i][j] / d : 0
+    } }
+    return s
+}
+
+/// Average similarity between two clusters of task indices.
+func averageLink(_ s: [[Double]], _ a: [Int], _ b: [Int]) -> Double {
+    var t = 0.0
+    for i in a { for j in b { t += s[i][j] } }
+    return t / Double(a.count * b.count)
+}
+
+/// Task groups proposed from shared-expert usage (the paper's relation matrix read as a grouping): average-
+/// linkage clustering on `relationSimilarity`, merging while the best pair of groups is at least `threshold`
+/// similar (default: the mean off-diagonal similarity, i.e. tasks more related than average go together),
+/// or until `count` groups remain when given. Returns groups of task names with their mean within-group
+/// similarity, largest group first.
+public func taskGroups(_ rel: TaskRelations, count: Int? = nil, threshold: Double? = nil) -> [(tasks: [String], similarity: Double)] {
+    let n = rel.tasks.count
+    guard n > 0 else { return [] }
+    let s = relationSimilarity(rel.matrix)
+    var off = 0.0
+    for i in 0..<n { for j in 0..<n where i != j { off += s[i][j] } }
+    let cut = threshold ?? (n > 1 ? off / Double(n * (n - 1)) : 1)
+    var clusters = (0..<n).map { [$0] }
+    while clusters.count > max(count ?? 1, 1) {
+        var best = (0, 1), bestV = -Double.infinity
+        for a in 0..<clusters.count { for b in (a + 1)..<clusters.count {
+            let v = averageLink(s, clusters[a], clusters[b])
+            if v > bestV + 1e-12 { bestV = v; best = (a, b) }
+        } }
+        if count == nil && bestV < cut { break }
+        clusters[best.0] += clusters[best.1]
+        clusters.remove(at: best.1)
+    }
+    return clusters.map { c in
+        let sim = c.count > 1 ? (c.flatMap { i in c.filter { $0 != i }.map { s[i][$0] } }.reduce(0, +) / Double(c.count * (c.count - 1))) : 1
+        return (c.sorted().map { rel.tasks[$0] }, sim)
+    }.sorted { ($0.tasks.count, $1.tasks.first ?? "") > ($1.tasks.count, $0.tasks.first ?? "") }
 }
 
 /// The T×T task relation matrix (spec §8b), annotated, 'Blues' over the data range, tasks in clustered order.

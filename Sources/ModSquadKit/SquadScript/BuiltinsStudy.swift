@@ -4,6 +4,7 @@ import Foundation
 import SquadTensor
 import ModSquad
 import SquadPluginAPI
+import SquadPlot
 
 /// One trained run of a family: a model, or single-task models that together cover the tasks (STL).
 struct StudyRun {
@@ -44,6 +45,22 @@ func studyBuiltins() -> [Builtin] {
             let names = try ctx.strings("names") ?? ms.map(\.label)
             guard names.count == ms.count else { throw ctx.error("names", "has \(names.count) names for \(ms.count) models") }
             return .object(try specialisationTable(ms, names: names, threshold: try ctx.number("threshold", 3), ctx))
+        },
+        Builtin("groups", [
+            ParamSpec("model", .object("model"), nil, "a trained squad (its usage statistics)"),
+            ParamSpec("n", .int, Value.none, "exactly this many groups (default: merge while groups are more related than the average pair)"),
+            ParamSpec("threshold", .number, Value.none, "merge while the groups' average cosine similarity of expert usage is at least this"),
+        ], doc: "Which tasks to train together: groups of tasks that share experts (cosine similarity of usage over all MoE layers, average linkage), as a list of task lists.",
+           category: "study") { ctx in
+            let m = try ctx.require("model", as: ModelValue.self)
+            let n = try ctx.int("n")
+            if let k = n, k < 1 || k > m.model.tasks.count { throw ctx.error("n", "must be within 1...\(m.model.tasks.count) (the model's tasks), got \(k)") }
+            let th = try ctx.number("threshold")
+            if let t = th, !(t >= -1 && t <= 1) { throw ctx.error("threshold", "is a cosine similarity within -1...1, got \(formatNumber(t))") }
+            let gs = taskGroups(try taskRelations(m.model.usage), count: n, threshold: th)
+            ctx.output.write("groups: " + gs.map { "[" + $0.tasks.joined(separator: ", ") + "]" + ($0.tasks.count > 1 ? String(format: " (similarity %.2f)", $0.similarity) : "") }
+                .joined(separator: ", ") + "\n")
+            return .list(gs.map { .list($0.tasks.map { .string($0) }) })
         },
         Builtin("extraction", [
             ParamSpec("model", .object("model"), nil, "a trained squad"),
