@@ -8,6 +8,7 @@ the same threads) then trains the same architecture twice:
                 embeddings), its own shuffled order, the same recipe (AdamW 1e-3, wd 0.05, 2% warm-up +
                 cosine, batch 32, no augmentation): what a PyTorch user gets;
   - "torch/msq-init": msq's initial weights and batches: numerics parity at full length.
+(--numerics; the 200-step harness in the tests covers this at small size.)
 It prints one Markdown table of test (and train) metrics; msq's number should be within 1 point of torch's.
 
     .venv-torch/bin/python bench/parity.py [--msq .build/release/msq] [--steps 1000] [--cases fashion,folder,...]
@@ -72,7 +73,7 @@ def make_folder(out, n=2000):
 def metric_names(spec):
     if spec["loss"] == "ce":
         return "top1" if spec["kind"] == "global" else "pixacc"
-    return "mae"
+    return "mae" if spec["kind"] == "global" else "rmse"
 
 
 def torch_metrics(model, images, targets, batch=100):
@@ -92,8 +93,10 @@ def torch_metrics(model, images, targets, batch=100):
                     pp = p.argmax(1).reshape(yy.shape[0], -1).numpy()
                     ok = yy >= 0
                     sums[t] += ((pp == yy) & ok).sum() / max(ok.sum(), 1) * yy.shape[0]
-                else:
-                    sums[t] += (p.numpy() - y[i:i + batch]).__abs__().reshape(p.shape[0], -1).mean(1).sum()
+                elif s["kind"] == "global":
+                    sums[t] += np.abs(p.numpy() - y[i:i + batch]).reshape(p.shape[0], -1).mean(1).sum()
+                else:   # per-image RMSE, averaged (msq averages per batch: close, not identical)
+                    sums[t] += np.sqrt(((p.numpy() - y[i:i + batch]) ** 2).reshape(p.shape[0], -1).mean(1)).sum()
     model.train()
     return {t: sums[t] / n for t in model.tasks}
 
@@ -136,8 +139,8 @@ def train_torch(config, init, meta, X, Y, order, steps, lr, seed, own_init):
     return model
 
 
-def parse_eval(text, split):
-    m = re.search(rf"eval {split} \(\d+ images\): (.*)", text)
+def parse_eval(text, split, what="eval"):
+    m = re.search(rf"{what} {split} \(\d+ images[^)]*\): (.*)", text)
     out = {}
     if m:
         for part in m.group(1).split(" | "):
@@ -146,7 +149,7 @@ def parse_eval(text, split):
     return out
 
 
-def run_case(msq, case, model_kind, steps, seed, work):
+def run_case(msq, case, model_kind, steps, seed, work, numerics=True):
     data_expr, _ = CASES[case]
     d = f"{work}/{case}-{model_kind}"
     os.makedirs(d, exist_ok=True)
@@ -158,6 +161,7 @@ save_batches(m, data, "{d}", steps: {steps}, batch: 32, test: true)
 train(m, data, steps: {steps}, batch: 32, lr: 1e-3, augment: false)
 eval(m, data)
 eval(m, data, split: "train")
+trivial(m, data)
 """
     open(f"{d}/run.msq", "w").write(nb)
     t0 = time.time()
@@ -167,12 +171,13 @@ eval(m, data, split: "train")
         raise SystemExit(f"msq failed on {case}/{model_kind}:\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
     warm = re.search(r"warm-up (\d+)", r.stdout)
     msq_test, msq_train = parse_eval(r.stdout, "test"), parse_eval(r.stdout, "train")
+    msq_test["__trivial"] = parse_eval(r.stdout, "test", "trivial")
     config, init = mt.load_checkpoint(f"{d}/init.safetensors")
     meta, X, Y, order = mt.load_batches(d)
     meta["warmup"] = int(warm.group(1)) if warm else 0
     _, Xte, Yte, _ = mt.load_batches(d, "test")
     rows = []
-    for label, own in (("torch", True), ("torch/msq-init", False)):
+    for label, own in (("torch", True), ("torch/msq-init", False)) if numerics else (("torch", True),):
         t0 = time.time()
         model = train_torch(config, init, meta, X, Y, order, steps, 1e-3, seed, own)
         rows.append((label, torch_metrics(model, Xte, Yte), torch_metrics(model, X, Y), time.time() - t0))
@@ -187,6 +192,7 @@ def main():
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--models", default="vit,squad")
     ap.add_argument("--work", default="out/parity")
+    ap.add_argument("--numerics", action="store_true", help="also train PyTorch from msq's initial weights and batches (the long harness)")
     a = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("MSQ_THREADS", "2")))
     os.makedirs(a.work, exist_ok=True)
@@ -194,12 +200,13 @@ def main():
         make_folder(f"{a.work}/folder-data")
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     print(f"# accuracy parity: {a.steps} steps, batch 32, lr 1e-3, seed {a.seed}; CPU {cpu}; torch {torch.__version__}\n")
-    print("| case | model | task | metric | msq test | torch test | torch/msq-init test | msq train | torch train | msq s | torch s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| case | model | task | metric | constant | msq test | torch test | torch/msq-init test | msq train | torch train | msq s | torch s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for case in a.cases.split(","):
         for mk in a.models.split(","):
-            config, mte, mtr, ms, rows = run_case(a.msq, case, mk, a.steps, a.seed, a.work)
-            (_, tte, ttr, ts), (_, ite, _, _) = rows
+            config, mte, mtr, ms, rows = run_case(a.msq, case, mk, a.steps, a.seed, a.work, a.numerics)
+            (_, tte, ttr, ts) = rows[0]
+            ite = rows[1][1] if len(rows) > 1 else {t: float("nan") for t in tte}
             losses = {t["name"]: t["loss"] for t in json.load(open(f"{a.work}/{case}-{mk}/meta.json"))["tasks"]}
             for spec in config["tasks"]:
                 t = spec["name"]
@@ -208,7 +215,8 @@ def main():
                 msq_name = {"pixacc": "pixel_acc"}.get(name, name)
                 mv = mte.get(t, {}).get(msq_name, mte.get(t, {}).get(name, float("nan")))
                 mtv = mtr.get(t, {}).get(msq_name, mtr.get(t, {}).get(name, float("nan")))
-                print(f"| {case} | {mk} | {t} | {name} | {mv:.3f} | {tte[t]:.3f} | {ite[t]:.3f} | {mtv:.3f} | {ttr[t]:.3f} | {ms:.0f} | {ts:.0f} |", flush=True)
+                tv = mte["__trivial"].get(t, {}).get(msq_name, float("nan"))
+                print(f"| {case} | {mk} | {t} | {name} | {tv:.3f} | {mv:.3f} | {tte[t]:.3f} | {ite[t]:.3f} | {mtv:.3f} | {ttr[t]:.3f} | {ms:.0f} | {ts:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

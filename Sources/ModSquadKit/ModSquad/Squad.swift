@@ -106,7 +106,7 @@ public final class SquadModel: Module {
         self.config = config
         var rng = RNG(seed: config.seed)
         let c = config, names = config.tasks.map(\.name)
-        patchEmbed = try PatchEmbedding(image: c.image, patch: c.patch, channels: c.channels, dim: c.dim, convInit: c.isAuthorsRecipe, rng: &rng)
+        patchEmbed = try PatchEmbedding(image: c.image, patch: c.patch, channels: c.channels, dim: c.dim, rng: &rng)
         pos = PositionEmbedding(patchEmbed.patches + (c.clsToken ? 1 : 0), c.dim, rng: &rng)
         cls = c.clsToken ? Tensor(zeros: [1, c.dim], requiresGrad: true) : nil
         taskEmbed = TaskEmbeddings(dim: c.dim, tasks: c.taskEmbedding ? names : [], std: c.taskEmbeddingStd, rng: &rng)
@@ -116,6 +116,11 @@ public final class SquadModel: Module {
         for t in c.tasks { heads[t.name] = TaskHead(t, dim: c.dim, patch: c.patch, grid: g, rng: &rng) }
         self.rng = rng
         super.init()
+        if c.isAuthorsRecipe {
+            // timm's init_weights: every Linear trunc_normal(0.02) with zero bias; the patch embedding is a
+            // Conv2d there and keeps PyTorch's default.
+            for (path, m) in descendants() where !path.hasPrefix("patch_embed") { (m as? Linear)?.resetTruncNormal(rng: &self.rng) }
+        }
         nameParameters()
     }
 
@@ -152,7 +157,9 @@ public final class SquadModel: Module {
         var next = config; next.tasks.append(spec)
         try next.validate()
         config = next
-        heads[spec.name] = TaskHead(spec, dim: config.dim, patch: config.patch, grid: grid, rng: &rng)
+        let head = TaskHead(spec, dim: config.dim, patch: config.patch, grid: grid, rng: &rng)
+        if config.isAuthorsRecipe { for (_, m) in head.descendants() { (m as? Linear)?.resetTruncNormal(rng: &rng) } }
+        heads[spec.name] = head
         if config.taskEmbedding { taskEmbed.add(spec.name, rng: &rng) }
         for r in routers { r.addTask(spec.name, rng: &rng) }
         nameParameters()

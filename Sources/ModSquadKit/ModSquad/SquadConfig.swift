@@ -49,8 +49,8 @@ public struct SquadConfig: Codable, Equatable, Sendable {
     public var clsToken = false
     public var tasks: [TaskSpec] = []
     public var seed: UInt64 = 0
-    /// Initialisation recipe: nil (msq's: task embeddings trunc_normal(0.02) like the positions) or
-    /// "authors" (their randn task embeddings, N(0, 1), and a Conv2d-default patch embedding).
+    /// Initialisation recipe: nil (msq's: PyTorch's Linear defaults, task embeddings trunc_normal(0.02) like the
+    /// positions) or "authors" (timm's trunc_normal(0.02) Linear layers, their randn task embeddings N(0, 1)).
     public var recipe: String? = nil
 
     public static let recipes = ["msq", "authors"]

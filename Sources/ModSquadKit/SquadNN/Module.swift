@@ -37,6 +37,11 @@ open class Module {
     open var localParameters: [(String, Tensor)] { [] }
     /// Child modules, by local name.
     open var children: [(String, Module)] { [] }
+
+    /// Every module below this one, depth first, with its dotted path.
+    public func descendants(prefix: String = "") -> [(String, Module)] {
+        children.flatMap { (n, m) in [(prefix + n, m)] + m.descendants(prefix: prefix + n + ".") }
+    }
     /// Whether AdamW decays this local parameter (default: 2-D and up).
     open func decays(_ localName: String, _ t: Tensor) -> Bool { t.ndim >= 2 }
 

@@ -39,7 +39,7 @@ func modelBuiltins() -> [Builtin] {
             ParamSpec("capacity", .number, .number(0), "expert capacity factor (0 = dropless)"),
             ParamSpec("task_embedding", .bool, .bool(true), "add a learned task embedding before every block"),
             ParamSpec("cls", .bool, .bool(false), "add a cls token"),
-            ParamSpec("recipe", .choice(SquadConfig.recipes), .string("msq"), "initialisation: msq (task embeddings trunc_normal 0.02, like positions; trains well) or authors (their randn task embeddings and Conv2d patch init)"),
+            ParamSpec("recipe", .choice(SquadConfig.recipes), .string("msq"), "initialisation: msq (PyTorch's Linear defaults, task embeddings trunc_normal(0.02) like positions; see README, Defaults) or authors (timm's trunc_normal(0.02) Linear layers and the authors' randn task embeddings)"),
             ParamSpec("seed", .int, .number(0), "initialisation seed"),
         ], doc: "A Mod-Squad model: per block dense or MoA attention and dense or MoE MLP, a router per task.", category: "models") { ctx in
             var c = SquadConfig()
@@ -82,7 +82,7 @@ func modelBuiltins() -> [Builtin] {
             ParamSpec("mlp_ratio", .int, .number(4), "MLP hidden = dim · mlp_ratio"),
             decoderParam,
         ] + imageParams + [
-            ParamSpec("recipe", .choice(SquadConfig.recipes), .string("msq"), "initialisation: msq (task embeddings trunc_normal 0.02, like positions; trains well) or authors (their randn task embeddings and Conv2d patch init)"),
+            ParamSpec("recipe", .choice(SquadConfig.recipes), .string("msq"), "initialisation: msq (PyTorch's Linear defaults, task embeddings trunc_normal(0.02) like positions; see README, Defaults) or authors (timm's trunc_normal(0.02) Linear layers and the authors' randn task embeddings)"),
             ParamSpec("seed", .int, .number(0), "initialisation seed"),
         ], doc: "A dense ViT with one head per task on a shared backbone (hard parameter sharing).", category: "models") { ctx in
             var c = SquadConfig()
