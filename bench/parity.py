@@ -57,7 +57,7 @@ def write_png(path, grey):
 def make_folder(out, n=2000):
     """The first n Fashion-MNIST training images, zero-padded to 32x32, as PNGs with a manifest."""
     import gzip
-    src = "/usr/share/fashion-mnist"
+    src = "/usr/share/datasets/fashion-mnist"   # Debian dataset-fashion-mnist
     with gzip.open(f"{src}/train-images-idx3-ubyte.gz") as f:
         x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:n]
     with gzip.open(f"{src}/train-labels-idx1-ubyte.gz") as f:

@@ -100,6 +100,7 @@ public struct TaskRelations {
     /// Indices into `tasks`, related tasks next to each other (average-linkage clustering on cosine similarity).
     public let order: [Int]
     public var orderedTasks: [String] { order.map { tasks[$0] } }
+    public init(tasks: [String], matrix: [[Double]], order: [Int]) { self.tasks = tasks; self.matrix = matrix; self.order = order }
 }
 
 /// R[i, j] = Σ_layers Σ_e (u_i(e)/100)(u_j(e)/100) over `layers` (default: every layer with statistics);
