@@ -16,7 +16,7 @@ public final class ClassificationTask: BuiltinTask {
     func className(_ k: Int) -> String { k >= 0 && k < classNames.count ? classNames[k] : String(k) }
 
     /// logits [B, C], labels [B] -> [1]
-    public override var standardLoss: TaskLoss { .crossEntropy }
+    public override var standardLoss: TaskLoss? { .crossEntropy }
     public override func loss(_ prediction: Tensor, _ target: TaskTarget) throws -> Tensor {
         let b = try checkGlobal(prediction)
         return try prediction.crossEntropy(labels(target, count: b), ignoreIndex: -1)

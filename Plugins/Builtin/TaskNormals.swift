@@ -11,7 +11,7 @@ public final class NormalsTask: BuiltinTask {
     }
 
     /// mean over pixels of 1 − cos(pred, target). [B, 3, H, W] -> [1]
-    public override var standardLoss: TaskLoss { .cosine }
+    public override var standardLoss: TaskLoss? { .cosine }
     public override func loss(_ prediction: Tensor, _ target: TaskTarget) throws -> Tensor {
         _ = try checkDense(prediction)
         let t = try values(target, like: prediction)

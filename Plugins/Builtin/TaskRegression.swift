@@ -11,7 +11,7 @@ public final class RegressionTask: BuiltinTask {
     }
 
     /// pred [B, C], target [B, C] -> [1]
-    public override var standardLoss: TaskLoss { .mse }
+    public override var standardLoss: TaskLoss? { .mse }
     public override func loss(_ prediction: Tensor, _ target: TaskTarget) throws -> Tensor {
         _ = try checkGlobal(prediction)
         return try prediction.mseLoss(values(target, like: prediction))

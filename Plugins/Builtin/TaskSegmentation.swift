@@ -14,7 +14,7 @@ public final class SegmentationTask: BuiltinTask {
     }
 
     /// pred [B, C, H, W], labels [B·H·W] -> [1]
-    public override var standardLoss: TaskLoss { .crossEntropy }
+    public override var standardLoss: TaskLoss? { .crossEntropy }
     public override func loss(_ prediction: Tensor, _ target: TaskTarget) throws -> Tensor {
         let (b, _, h, w) = try checkDense(prediction)
         let y = try labels(target, count: b * h * w)

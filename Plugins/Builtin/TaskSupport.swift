@@ -17,8 +17,8 @@ public class BuiltinTask: TaskPlugin, StandardLossTask {
         self.name = name; self.summary = summary; self.kind = kind; self.channels = channels; self.metricInfo = metrics
     }
 
-    /// The loss kind `loss` computes (L1 unless a subclass says otherwise).
-    public var standardLoss: TaskLoss { .l1 }
+    /// The loss kind `loss` computes (L1 unless a subclass says otherwise; nil: a loss of its own).
+    public var standardLoss: TaskLoss? { .l1 }
 
     /// Default: L1 between a dense prediction and its value target (the dense regression
     /// tasks share it); classification, segmentation, normals and regression override it.

@@ -105,7 +105,8 @@ extension TaskPlugin {
 /// A task plugin whose loss is one of the built-in loss kinds (the built-in tasks are): lets exports such as
 /// `save_batches` name the loss for another framework. Optional; a plugin with its own loss does not adopt it.
 public protocol StandardLossTask {
-    var standardLoss: TaskLoss { get }
+    /// The built-in loss kind the plugin's loss equals; nil when it has a loss of its own.
+    var standardLoss: TaskLoss? { get }
 }
 
 extension TaskPlugin {

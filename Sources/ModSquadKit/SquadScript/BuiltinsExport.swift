@@ -40,7 +40,7 @@ func exportBuiltins() -> [Builtin] {
             // The loss each task trains with: the spec's kind, or what a plugin says its loss is.
             func lossName(_ t: TaskSpec) -> String {
                 guard let p = t.plugin else { return t.loss.rawValue }
-                if let plugin = try? registry.task(p), let std = plugin as? StandardLossTask { return std.standardLoss.rawValue }
+                if let plugin = try? registry.task(p), let std = (plugin as? StandardLossTask)?.standardLoss { return std.rawValue }
                 return "plugin:" + p
             }
             var splits: [(String, DataSplit)] = [("train", .train)]

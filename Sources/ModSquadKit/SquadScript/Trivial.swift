@@ -13,10 +13,10 @@ enum TrivialConstant {
 }
 
 extension ModelValue {
-    /// The loss kind a task trains with (a built-in plugin's, or the spec's own).
-    func lossKind(_ spec: TaskSpec, registry: PluginRegistry) -> TaskLoss {
-        if let p = spec.plugin, let plugin = try? registry.task(p), let std = plugin as? StandardLossTask { return std.standardLoss }
-        return spec.loss
+    /// The loss kind a task trains with (a built-in plugin's, or the spec's own); nil for a plugin's own loss.
+    func lossKind(_ spec: TaskSpec, registry: PluginRegistry) -> TaskLoss? {
+        guard let p = spec.plugin else { return spec.loss }
+        return ((try? registry.task(p)) as? StandardLossTask)?.standardLoss
     }
 
     /// Fits each task's constant on up to `fit` training samples.
@@ -49,7 +49,9 @@ extension ModelValue {
             if let h = hist[spec.name] {
                 out[spec.name] = .label(h.indices.max { h[$0] < h[$1] } ?? 0, classes: spec.channels)
             } else if let v = vals[spec.name] {
-                let median = lossKind(spec, registry: registry) == .l1
+                // the median for L1 and for plugins' own losses (as robust a constant as any), else the mean
+                let kind = lossKind(spec, registry: registry)
+                let median = kind == .l1 || kind == nil
                 out[spec.name] = .values(v.map { ch in
                     guard !ch.isEmpty else { return 0 }
                     if median { let s = ch.sorted(); return s[s.count / 2] }
@@ -97,7 +99,7 @@ func trivialBuiltins() -> [Builtin] {
             ParamSpec("data", .object("dataset"), nil, "a dataset"),
             ParamSpec("split", .choice(["test", "train"]), .string("test"), "which split to score"),
             ParamSpec("fit", .int, .number(1024), "training samples the constants are fitted on"),
-        ], doc: "Each task's metrics for a constant prediction (majority class; per-channel median for L1 tasks, mean otherwise) fitted on training targets: the floor a trained model must clear.",
+        ], doc: "Each task's metrics for a constant prediction (majority class; per-channel median for L1 tasks and plugins' own losses, mean otherwise) fitted on training targets: the floor a trained model must clear.",
         category: "training") { ctx in
             let m = try ctx.require("model", as: ModelValue.self)
             let data = try ctx.require("data", as: DatasetValue.self)
