@@ -43,20 +43,11 @@ def mutual_information(probs, segments):
     return -(P * torch.log(P / (pt * pe) + 1e-4)).sum()
 
 
-def expert_mix(x, idx, gates, fn, E):
-    """sum_j gates[:, j] * fn(e, x rows routed to e) for each slot j; x [R, D], idx/gates [R, k]."""
-    out = None
-    for j in range(idx.shape[1]):
-        yj = None
-        for e in range(E):
-            rows = (idx[:, j] == e).nonzero(as_tuple=True)[0]
-            if rows.numel() == 0:
-                continue
-            ye = fn(e, x[rows]) * gates[rows, j:j + 1]
-            yj = ye.new_zeros(x.shape[0], ye.shape[1]).index_add(0, rows, ye) if yj is None else yj.index_add(0, rows, ye)
-        if yj is not None:
-            out = yj if out is None else out + yj
-    return out
+def dense_gates(gates, idx, E):
+    """[R, k] gates at [R, k] expert indices -> [R, E] with zeros elsewhere. Every expert then runs on every
+    row and the zero gates drop the unchosen ones: msq's sparse dispatch, vectorised (E/k times the FLOPs,
+    far fewer Python steps); the gradient still reaches only the chosen experts and probabilities."""
+    return torch.zeros(gates.shape[0], E, dtype=gates.dtype).scatter_add(1, idx, gates)
 
 
 class MoEMLP(nn.Module):
@@ -70,10 +61,10 @@ class MoEMLP(nn.Module):
     def forward(self, x, segments):  # x [R, D]
         probs, gates, idx = self.router(x, segments, self.k)
         w = self.experts
-
-        def f(e, xr):
-            return F.gelu(xr @ w["w1"][e] + w["b1"][e]) @ w["w2"][e] + w["b2"][e]
-        return expert_mix(x, idx, gates, f, self.E), probs
+        dense = dense_gates(gates, idx, self.E)                                    # [R, E]
+        h = F.gelu(torch.einsum("rd,edh->erh", x, w["w1"]) + w["b1"][:, None])     # every expert on every row
+        y = torch.einsum("erh,ehd->erd", h, w["w2"]) + w["b2"][:, None]
+        return torch.einsum("erd,re->rd", y, dense), probs
 
 
 class MoAttention(nn.Module):
@@ -98,26 +89,17 @@ class MoAttention(nn.Module):
         keys = kv[..., :f].reshape(G, N, h, dh).transpose(1, 2)       # [G, h, N, dh]
         vals = kv[..., f:].reshape(G, N, h, dh).transpose(1, 2)
         w = self.experts
-        out = 0
-        for j in range(k):
-            e_j = idx[:, j]
-            q = torch.zeros(G * N, f, dtype=x.dtype)
-            for e in range(self.E):
-                rows = (e_j == e).nonzero(as_tuple=True)[0]
-                if rows.numel():
-                    qe = xf[rows] @ w["wq"][e] + (w["bq"][e] if "bq" in w else 0)
-                    q = q.index_add(0, rows, qe)
-            q = q.reshape(G, N, h, dh).transpose(1, 2)
-            att = torch.softmax(q @ keys.transpose(-1, -2) / math.sqrt(dh), -1)
-            o = (att @ vals).transpose(1, 2).reshape(G * N, f)
-            y = torch.zeros(G * N, D, dtype=x.dtype)
-            for e in range(self.E):
-                rows = (e_j == e).nonzero(as_tuple=True)[0]
-                if rows.numel():
-                    ye = (o[rows] @ w["wo"][e] + (w["bo"][e] if "bo" in w else 0)) * gates[rows, j:j + 1]
-                    y = y.index_add(0, rows, ye)
-            out = out + y
-        return out.reshape(G, N, D), probs
+        dense = dense_gates(gates, idx, self.E)                                   # [R, E]
+        q = torch.einsum("rd,edf->erf", xf, w["wq"])
+        if "bq" in w:
+            q = q + w["bq"][:, None]
+        q = q.reshape(self.E, G, N, h, dh).transpose(2, 3)                        # [E, G, h, N, dh]
+        att = torch.softmax(q @ keys.transpose(-1, -2)[None] / math.sqrt(dh), -1)
+        o = (att @ vals[None]).transpose(2, 3).reshape(self.E, G * N, f)
+        y = torch.einsum("erf,efd->erd", o, w["wo"])
+        if "bo" in w:
+            y = y + w["bo"][:, None]
+        return torch.einsum("erd,re->rd", y, dense).reshape(G, N, D), probs
 
 
 class Attention(nn.Module):
