@@ -11,7 +11,7 @@ the same threads) then trains the same architecture twice:
 (--numerics; the 200-step harness in the tests covers this at small size.)
 It prints one Markdown table of test (and train) metrics; msq's number should be within 1 point of torch's.
 
-    .venv-torch/bin/python bench/parity.py [--msq .build/release/msq] [--steps 1000] [--cases fashion,folder,...]
+    bash bench/parity.sh [--steps 1000] [--cases fashion,folder,...]   (or .venv-torch/bin/python bench/parity.py --msq MSQ ...)
 Cases: fashion (Fashion-MNIST class), folder (the same images as PNGs with a manifest, loaded by folder()),
 multifashion (left/right classes + which-item segmentation), scenes (count, shape, segment, depth)."""
 import argparse
