@@ -200,8 +200,9 @@ def main():
         make_folder(f"{a.work}/folder-data")
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     print(f"# accuracy parity: {a.steps} steps, batch 32, lr 1e-3, seed {a.seed}; CPU {cpu}; torch {torch.__version__}\n")
-    print("| case | model | task | metric | constant | msq test | torch test | torch/msq-init test | msq train | torch train | msq s | torch s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    extra = " torch/msq-init test |" if a.numerics else ""
+    print("| case | model | task | metric | constant | msq test | torch test |" + extra + " msq train | torch train | msq s | torch s |")
+    print("|---|---|---|---|---|---|---|" + ("---|" if a.numerics else "") + "---|---|---|---|")
     for case in a.cases.split(","):
         for mk in a.models.split(","):
             config, mte, mtr, ms, rows = run_case(a.msq, case, mk, a.steps, a.seed, a.work, a.numerics)
@@ -216,7 +217,8 @@ def main():
                 mv = mte.get(t, {}).get(msq_name, mte.get(t, {}).get(name, float("nan")))
                 mtv = mtr.get(t, {}).get(msq_name, mtr.get(t, {}).get(name, float("nan")))
                 tv = mte["__trivial"].get(t, {}).get(msq_name, float("nan"))
-                print(f"| {case} | {mk} | {t} | {name} | {tv:.3f} | {mv:.3f} | {tte[t]:.3f} | {ite[t]:.3f} | {mtv:.3f} | {ttr[t]:.3f} | {ms:.0f} | {ts:.0f} |", flush=True)
+                numerics_cell = f" {ite[t]:.3f} |" if a.numerics else ""
+                print(f"| {case} | {mk} | {t} | {name} | {tv:.3f} | {mv:.3f} | {tte[t]:.3f} |{numerics_cell} {mtv:.3f} | {ttr[t]:.3f} | {ms:.0f} | {ts:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
