@@ -17,10 +17,7 @@ final class LearningTests: XCTestCase {
             if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("dataset-fashion-mnist is not installed") }
             throw XCTSkip("dataset-fashion-mnist is not installed")
         }
-        let reg = PluginRegistry()
-        try BuiltinPlugins.register(into: reg)
-        let out = TestOutput()
-        return (Interpreter(output: out, table: BuiltinTable(core: true, registry: reg), directory: temporaryDirectory("msq-learn")), out)
+        return try makeBuiltinSession("msq-learn")
     }
 
     func top1(_ interp: Interpreter, _ name: String) throws -> Double {

@@ -44,9 +44,7 @@ final class ScriptExportTests: XCTestCase {
     }
 
     func testSaveBatchesNamesBuiltinLosses() throws {
-        let reg = PluginRegistry()
-        try BuiltinPlugins.register(into: reg)
-        let i = Interpreter(output: TestOutput(), table: BuiltinTable(core: true, registry: reg), directory: temporaryDirectory("msq-export"))
+        let (i, _) = try makeBuiltinSession("msq-export")
         try i.run("data = scenes(size: 16, train: 8, test: 2, tasks: [\"segment\", \"depth\", \"normal\", \"count\", \"shape\"])\nm = vit(tasks: data, dim: 16, depth: 1, head_dim: 8)\nsave_batches(m, data, \"b\", steps: 2, batch: 4)", name: "t.msq")
         let meta = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: i.directory.appendingPathComponent("b/meta.json"))) as? [String: Any])
         let losses = (meta["tasks"] as? [[String: Any]] ?? []).map { $0["loss"] as? String ?? "?" }

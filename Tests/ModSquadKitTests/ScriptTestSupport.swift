@@ -5,6 +5,7 @@ import SquadTensor
 import ModSquad
 import SquadPluginAPI
 import SquadScript
+import BuiltinPlugins
 
 /// A task plugin over the model's built-in losses and metrics.
 final class ToyTask: TaskPlugin {
@@ -109,6 +110,14 @@ func makeSession(file: StaticString = #filePath, line: UInt = #line) -> (Interpr
     let out = TestOutput()
     let interp = Interpreter(output: out, table: BuiltinTable(core: true, registry: reg), directory: temporaryDirectory("msq-script"))
     return (interp, out)
+}
+
+/// A session over the built-in plugins (real datasets and tasks), in a fresh temporary folder.
+func makeBuiltinSession(_ tag: String = "msq-builtin") throws -> (Interpreter, TestOutput) {
+    let reg = PluginRegistry()
+    try BuiltinPlugins.register(into: reg)
+    let out = TestOutput()
+    return (Interpreter(output: out, table: BuiltinTable(core: true, registry: reg), directory: temporaryDirectory(tag)), out)
 }
 
 /// Runs source text; fails the test on an error. Returns what it printed.

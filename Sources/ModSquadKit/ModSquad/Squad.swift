@@ -116,12 +116,14 @@ public final class SquadModel: Module {
         for t in c.tasks { heads[t.name] = TaskHead(t, dim: c.dim, patch: c.patch, grid: g, rng: &rng) }
         self.rng = rng
         super.init()
-        if c.isAuthorsRecipe {
-            // timm's init_weights: every Linear trunc_normal(0.02) with zero bias; the patch embedding is a
-            // Conv2d there and keeps PyTorch's default.
-            for (path, m) in descendants() where !path.hasPrefix("patch_embed") { (m as? Linear)?.resetTruncNormal(rng: &self.rng) }
-        }
+        if c.isAuthorsRecipe { SquadModel.timmInit(self, rng: &self.rng) }
         nameParameters()
+    }
+
+    /// The authors' recipe, timm's init_weights: every Linear under `m` trunc_normal(0.02) with zero bias,
+    /// except the patch embedding (a Conv2d there, left at PyTorch's default).
+    static func timmInit(_ m: Module, rng: inout RNG) {
+        for (path, sub) in m.descendants() where !path.hasPrefix("patch_embed") { (sub as? Linear)?.resetTruncNormal(rng: &rng) }
     }
 
     /// For extraction: a model from parts.
@@ -158,7 +160,7 @@ public final class SquadModel: Module {
         try next.validate()
         config = next
         let head = TaskHead(spec, dim: config.dim, patch: config.patch, grid: grid, rng: &rng)
-        if config.isAuthorsRecipe { for (_, m) in head.descendants() { (m as? Linear)?.resetTruncNormal(rng: &rng) } }
+        if config.isAuthorsRecipe { SquadModel.timmInit(head, rng: &rng) }
         heads[spec.name] = head
         if config.taskEmbedding { taskEmbed.add(spec.name, rng: &rng) }
         for r in routers { r.addTask(spec.name, rng: &rng) }

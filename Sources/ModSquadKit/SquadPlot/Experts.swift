@@ -129,13 +129,8 @@ public func relationOrder(_ r: [[Double]]) -> [Int] {
     guard n > 2 else { return Array(0..<n) }
     let s = relationSimilarity(r)
     var clusters = (0..<n).map { [$0] }
-    let link = { (a: [Int], b: [Int]) in averageLink(s, a, b) }
     while clusters.count > 1 {
-        var best = (0, 1), bestV = -Double.infinity
-        for a in 0..<clusters.count { for b in (a + 1)..<clusters.count {
-            let v = link(clusters[a], clusters[b])
-            if v > bestV + 1e-12 { bestV = v; best = (a, b) }
-        } }
+        let (best, _) = closestClusters(s, clusters)
         let a = clusters[best.0], b = clusters[best.1]
         let options = [a + b, a + b.reversed(), a.reversed() + b, a.reversed() + b.reversed()]
         var merged = options[0], mv = -Double.infinity
@@ -167,6 +162,16 @@ func averageLink(_ s: [[Double]], _ a: [Int], _ b: [Int]) -> Double {
     return t / Double(a.count * b.count)
 }
 
+/// The two clusters (indices into `clusters`, first < second) with the highest average link, and that link.
+func closestClusters(_ s: [[Double]], _ clusters: [[Int]]) -> ((Int, Int), Double) {
+    var best = (0, 1), bestV = -Double.infinity
+    for a in 0..<clusters.count { for b in (a + 1)..<clusters.count {
+        let v = averageLink(s, clusters[a], clusters[b])
+        if v > bestV + 1e-12 { bestV = v; best = (a, b) }
+    } }
+    return (best, bestV)
+}
+
 /// Task groups proposed from shared-expert usage (the paper's relation matrix read as a grouping): average-
 /// linkage clustering on `relationSimilarity`, merging while the best pair of groups is at least `threshold`
 /// similar (default: the mean off-diagonal similarity, i.e. tasks more related than average go together),
@@ -181,11 +186,7 @@ public func taskGroups(_ rel: TaskRelations, count: Int? = nil, threshold: Doubl
     let cut = threshold ?? (n > 1 ? off / Double(n * (n - 1)) : 1)
     var clusters = (0..<n).map { [$0] }
     while clusters.count > max(count ?? 1, 1) {
-        var best = (0, 1), bestV = -Double.infinity
-        for a in 0..<clusters.count { for b in (a + 1)..<clusters.count {
-            let v = averageLink(s, clusters[a], clusters[b])
-            if v > bestV + 1e-12 { bestV = v; best = (a, b) }
-        } }
+        let (best, bestV) = closestClusters(s, clusters)
         if count == nil && bestV < cut { break }
         clusters[best.0] += clusters[best.1]
         clusters.remove(at: best.1)

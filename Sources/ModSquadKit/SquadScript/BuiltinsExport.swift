@@ -28,8 +28,8 @@ func exportBuiltins() -> [Builtin] {
             let ds = data.dataset
             let n = ds.count(.train)
             guard n > 0 else { throw ctx.error("data", "dataset \(ds.name) has no train samples") }
-            // The same loader `train` makes: shuffled with the model's seed, last partial batch dropped.
-            let loader = DataLoader(ds, split: .train, batchSize: min(batch, n), shuffle: true, seed: m.model.config.seed, augment: false, dropLast: true)
+            // A fresh copy of the stream `train` makes (the model's seed, shuffled, last partial batch dropped).
+            let loader = try BatchStream(data, split: .train, batchSize: batch, shuffle: true, seed: m.model.config.seed).loader
             let per = loader.batchesPerEpoch
             var order: [Float] = []
             for s in 0..<steps { order += loader.indices(epoch: s / per, position: s % per).map(Float.init) }
@@ -37,12 +37,8 @@ func exportBuiltins() -> [Builtin] {
             let stats = try data.normalization()
             let tasks = m.model.config.tasks.filter { $0.plugin == nil || ds.taskNames.contains($0.name) }
             let registry = ctx.interpreter.table.registry
-            // The loss each task trains with: the spec's kind, or what a plugin says its loss is.
-            func lossName(_ t: TaskSpec) -> String {
-                guard let p = t.plugin else { return t.loss.rawValue }
-                if let plugin = try? registry.task(p), let std = (plugin as? StandardLossTask)?.standardLoss { return std.rawValue }
-                return "plugin:" + p
-            }
+            // The loss each task trains with: the spec's kind, what a plugin says its loss is, or the plugin's own.
+            func lossName(_ t: TaskSpec) -> String { m.lossKind(t, registry: registry)?.rawValue ?? "plugin:" + (t.plugin ?? t.name) }
             var splits: [(String, DataSplit)] = [("train", .train)]
             if try ctx.bool("test", false) && ds.count(.test) > 0 { splits.append(("test", .test)) }
             for (label, split) in splits {
