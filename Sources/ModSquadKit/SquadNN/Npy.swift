@@ -1,4 +1,4 @@
-// NumPy .npy reading and writing (plus the element conversion and atomic file helpers shared with SafeTensors.swift).
+// NumPy .npy reading and writing (plus the element conversion shared with SafeTensors.swift; file helpers are in FileIO.swift).
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -456,60 +456,5 @@ enum IOElement: Equatable {
             }
             out.append(contentsOf: bytes)
         }
-    }
-}
-
-/// File reading and atomic replacement for the tensor file formats.
-enum IOFile {
-    static func read(_ url: URL) throws -> Data {
-        do {
-            return try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: url.path) ? error.localizedDescription : "no such file"
-            throw TensorError.io(path: url.path, message: "cannot read: \(reason)")
-        }
-    }
-
-    static func shapeText(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
-
-    static func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
-
-    /// Writes `data` to a temporary file next to `url`, fsyncs it, renames it over
-    /// `url`, then fsyncs the folder. On any failure the temporary file is removed and
-    /// `url` is left as it was.
-    static func replaceAtomically(_ url: URL, with data: Data) throws {
-        let path = url.path
-        let folder = url.deletingLastPathComponent().path
-        let tmp = (folder as NSString).appendingPathComponent(".\(url.lastPathComponent).tmp-\(UUID().uuidString)")
-        func fail(_ what: String, _ code: Int32) -> TensorError {
-            .io(path: path, message: "\(what): \(errnoText(code))")
-        }
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw fail("cannot create a temporary file in \(folder)", errno) }
-        var isOpen = true
-        var done = false
-        defer {
-            if isOpen { _ = close(fd) }
-            if !done { _ = unlink(tmp) }
-        }
-        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            guard let base = raw.baseAddress else { return }
-            var offset = 0
-            while offset < raw.count {
-                let n = write(fd, base + offset, Swift.min(raw.count - offset, 1 << 30))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw fail("cannot write", errno)
-                }
-                offset += n
-            }
-        }
-        guard fsync(fd) == 0 else { throw fail("cannot sync", errno) }
-        isOpen = false
-        guard close(fd) == 0 else { throw fail("cannot close", errno) }
-        guard rename(tmp, path) == 0 else { throw fail("cannot rename the temporary file into place", errno) }
-        done = true
-        let dfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { _ = fsync(dfd); _ = close(dfd) }
     }
 }
