@@ -28,7 +28,8 @@ enum RunCommand {
         guard let nb = path else { fail(usage); return 2 }
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let url = URL(fileURLWithPath: nb, relativeTo: cwd).standardizedFileURL
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { fail("msq run: cannot read \(nb)"); return 1 }
+        let text: String
+        do { text = try Notebook.readText(url) } catch let e as ScriptError { fail("msq run: \(e.message)"); return 1 } catch { fail("msq run: cannot read \(nb): \(error)"); return 1 }
 
         let echo = StandardOutput(terminal: false)
         let interp = Interpreter(output: echo)

@@ -6,12 +6,20 @@ public final class SourceFile {
     public let name: String
     public let text: String
     public let lines: [String]
+    /// `text` with Windows (CRLF) and old Mac (CR) line ends read as "\n".
     public init(name: String, text: String) {
-        self.name = name; self.text = text
-        lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0) }
+        let t = normalizingLineEnds(text)
+        self.name = name; self.text = t
+        lines = t.split(separator: "\n", omittingEmptySubsequences: false).map { String($0) }
     }
     /// Line `n` (1-based) or "".
     public func line(_ n: Int) -> String { n >= 1 && n <= lines.count ? lines[n - 1] : "" }
+}
+
+/// `text` with every CRLF and lone CR turned into LF (Swift reads "\r\n" as one Character, which is not "\n").
+public func normalizingLineEnds(_ text: String) -> String {
+    guard text.utf8.contains(13) else { return text }
+    return text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
 }
 
 /// A span on one line: 1-based line and column (in characters), length ≥ 1.
@@ -58,17 +66,26 @@ public struct ScriptError: Error, CustomStringConvertible {
         return head + "\(kind.rawValue): \(message)"
     }
 
+    /// Columns of source shown each side of the caret; longer lines are cut with "…".
+    public static let contextColumns = 80
+
     /// The full report: the headline, the source line with a caret under the span, and the hint.
+    /// On a long line only a window of ±`contextColumns` around the span is shown.
     public var rendered: String {
         var out = description
         if let loc = location {
-            let text = loc.file.line(loc.line)
+            let text = Array(loc.file.line(loc.line))
             if !text.isEmpty {
                 let num = String(loc.line)
                 let pad = String(repeating: " ", count: num.count)
-                let width = max(1, min(loc.length, text.count - loc.column + 1))
-                let lead = String(text.prefix(max(0, loc.column - 1)).map { $0 == "\t" ? "\t" : " " })
-                out += "\n \(num) | \(text)\n \(pad) | \(lead)\(String(repeating: "^", count: width))"
+                let k = Self.contextColumns
+                let start = min(max(0, loc.column - 1), text.count)
+                let width = min(2 * k, max(1, min(loc.length, text.count - start)))
+                let lo = max(0, start - k), hi = min(text.count, start + width + k)
+                let cutLeft = lo > 0, cutRight = hi < text.count
+                let shown = (cutLeft ? "…" : "") + String(text[lo..<hi]) + (cutRight ? "…" : "")
+                let lead = (cutLeft ? " " : "") + String(text[lo..<start].map { $0 == "\t" ? "\t" : " " })
+                out += "\n \(num) | \(shown)\n \(pad) | \(lead)\(String(repeating: "^", count: width))"
             }
         }
         if let h = hint { out += "\n  hint: \(h)" }

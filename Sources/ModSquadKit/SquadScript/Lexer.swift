@@ -52,7 +52,7 @@ public struct Lexer {
     /// Lexes `text` (default: the whole file) whose first line is line `firstLine` of `file`.
     public init(_ file: SourceFile, text: String? = nil, firstLine: Int = 1) {
         self.file = file
-        chars = Array(text ?? file.text)
+        chars = Array(text.map(normalizingLineEnds) ?? file.text)
         line = firstLine
     }
 
@@ -146,6 +146,9 @@ public struct Lexer {
             throw ScriptError(.syntax, "malformed number '\(tail)'", at: loc(l, c, tail.count))
         }
         guard let v = Double(raw) else { throw ScriptError(.syntax, "malformed number '\(raw)'", at: loc(l, c, raw.count)) }
+        guard v.isFinite else {
+            throw ScriptError(.syntax, "number \(raw) is too large", at: loc(l, c, col - c), hint: "the largest number is about 1.8e308")
+        }
         return Token(kind: .number(v), loc: loc(l, c, col - c))
     }
 

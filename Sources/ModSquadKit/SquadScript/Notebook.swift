@@ -14,6 +14,44 @@ public struct NotebookCell {
 }
 
 public enum Notebook {
+    /// A notebook's text (UTF-8, a leading byte-order mark dropped). The error says why it cannot be read:
+    /// no such file, a directory, permission, or the byte offset (and line) of the first byte that is not UTF-8.
+    public static func readText(_ url: URL) throws -> String {
+        func fail(_ why: String) -> ScriptError { ScriptError(.value, "cannot read \(url.path): \(why)") }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { throw fail("no such file") }
+        guard !isDir.boolValue else { throw fail("it is a directory, not a notebook") }
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            let ns = error as NSError
+            let posix = (ns.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? $0.code : nil }
+            throw fail(posix.map { String(cString: strerror(Int32($0))) } ?? ns.localizedDescription)
+        }
+        var bytes = [UInt8](data)
+        if let bad = firstInvalidUTF8(bytes) {
+            var line = 1
+            for k in 0..<bad where bytes[k] == 10 || (bytes[k] == 13 && (k + 1 == bytes.count || bytes[k + 1] != 10)) { line += 1 }
+            throw fail(String(format: "not UTF-8 text: byte 0x%02X at byte offset %d (line %d) is not valid UTF-8", bytes[bad], bad, line)
+                       + "; save the notebook as UTF-8")
+        }
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The offset of the first byte that does not start or continue a valid UTF-8 sequence, or nil.
+    public static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
+        var it = bytes.makeIterator()
+        var parser = Unicode.UTF8.ForwardParser()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &it) {
+            case .valid(let s): offset += s.count
+            case .error: return offset
+            case .emptyInput: return nil
+            }
+        }
+    }
+
     /// Whether a line is a cell marker (`# %%`, `#%%`).
     public static func isMarker(_ line: String) -> Bool {
         let t = line.drop { $0 == " " || $0 == "\t" }
@@ -23,7 +61,7 @@ public enum Notebook {
 
     /// The cells of a notebook. Text before the first marker is a cell when it holds anything.
     public static func cells(_ text: String) -> [NotebookCell] {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let lines = normalizingLineEnds(text).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         var out: [NotebookCell] = []
         var title = "", kind = NotebookCell.Kind.code, body: [String] = [], first = 1, hadMarker = false
         func flush() {
