@@ -119,6 +119,8 @@ final class REPL {
                 print((try? interpreter.helpText(nil)) ?? "")
             } else if let c = Self.commands.first(where: { $0.0.split(separator: " ")[0] == ":" + arg || $0.0.split(separator: " ")[0] == arg }) {
                 print("\(c.0) \(c.1)")
+                // a builtin of the same name (load) is shown too, unless the command was asked for as ":name"
+                if !arg.hasPrefix(":"), let b = interpreter.table.lookup(arg) { print(b.help) }
             } else {
                 do { print(try interpreter.helpText(arg)) } catch let e as ScriptError { report(e) } catch {}
             }
@@ -146,22 +148,49 @@ final class REPL {
         return true
     }
 
-    /// Runs a notebook's cells in this session; stops at the first error.
+    /// Runs a notebook's cells in this session; stops at the first error, keeping what the cells before it
+    /// set and naming the variables it set or replaced.
     func load(_ path: String) {
         let url = interpreter.resolve(path)
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-            report(ScriptError(.value, ":load: cannot read \(url.path)"))
+        let text: String
+        do { text = try Notebook.readText(url) } catch let e as ScriptError {
+            report(ScriptError(e.kind, ":load: \(e.message)"))
             return
-        }
+        } catch { report(ScriptError(.value, ":load: cannot read \(url.path): \(error)")); return }
         let file = SourceFile(name: path, text: text)
         let runner = NotebookRunner(interpreter: interpreter)
+        let before = interpreter.variables
         let results = runner.run(file, echo: interpreter.output)
         let ran = results.filter(\.ran)
         if let bad = ran.first(where: { $0.error != nil }), let e = bad.error {
             report(e)
             print(":load \(path): stopped at cell \(bad.number ?? 0) of \(results.filter { $0.cell.kind == .code }.count)")
+            let changed = interpreter.variableOrder.filter { n in
+                guard let v = interpreter.variables[n] else { return false }
+                return before[n].map { !Self.same($0, v) } ?? true
+            }
+            if changed.isEmpty {
+                print("no variables were changed")
+            } else {
+                print("kept what ran before the error; variables set: "
+                      + changed.map { before[$0] == nil ? "\($0) (new)" : "\($0) (replaced)" }.joined(separator: ", "))
+            }
         } else {
             print(":load \(path): \(ran.count) cell\(ran.count == 1 ? "" : "s") run")
+        }
+    }
+
+    /// Whether two values are the same (objects by identity).
+    static func same(_ a: Value, _ b: Value) -> Bool {
+        switch (a, b) {
+        case (.none, .none): return true
+        case let (.number(x), .number(y)): return x == y || (x.isNaN && y.isNaN)
+        case let (.string(x), .string(y)): return x == y
+        case let (.bool(x), .bool(y)): return x == y
+        case let (.list(x), .list(y)): return x.count == y.count && zip(x, y).allSatisfy { same($0, $1) }
+        case let (.object(x), .object(y)): return x === y
+        case let (.function(x), .function(y)): return x.name == y.name
+        default: return false
         }
     }
 

@@ -167,7 +167,7 @@ extension ModelValue {
             if ScriptInterrupt.take() {
                 meter?.finish()
                 t.options.lr = base
-                throw ScriptError(.interrupted, "stopped after step \(log.step) (\(i + 1) of \(n) in this call); the model keeps its trained weights")
+                throw ScriptError(.interrupted, "stopped after step \(log.step) (\(startCount + i + 1) of \(settings.total ?? n) in this call); the model keeps its trained weights")
             }
         }
         t.options.lr = base
