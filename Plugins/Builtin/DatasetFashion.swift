@@ -6,11 +6,11 @@ final class FashionPlugin: DatasetPlugin {
     let name = "fashion"
     let summary = "Fashion-MNIST (Debian dataset-fashion-mnist): class, coarse group, reconstruction/denoising, foreground mask, edges"
     let parameters = [
-        ParameterInfo("train", "int", default: "60000", "training samples (at most 60000)"),
-        ParameterInfo("test", "int", default: "10000", "test samples (at most 10000)"),
+        ParameterInfo("train", "int", default: "60000", "training samples (at most 60000)", range: 0...60000),
+        ParameterInfo("test", "int", default: "10000", "test samples (at most 10000)", range: 0...10000),
         ParameterInfo("tasks", "list", default: "[\"class\", \"group\", \"reconstruct\", \"mask\"]", "any of " + FashionDataset.allTasks.joined(separator: ", ")),
-        ParameterInfo("size", "int", default: "28", "image side: 28, or up to 64 zero-padded"),
-        ParameterInfo("noise", "number", default: "0", "std of Gaussian noise on the input; reconstruct then means denoising"),
+        ParameterInfo("size", "int", default: "28", "image side: 28, or up to 64 zero-padded", range: 28...64),
+        ParameterInfo("noise", "number", default: "0", "std of Gaussian noise on the input; reconstruct then means denoising", range: 0...10),
         ParameterInfo("seed", "int", default: "0", "seed of the input noise"),
         ParameterInfo("path", "string", default: "\"\(FashionMNIST.defaultFolder)\"", "folder with the *-ubyte.gz IDX files"),
     ]

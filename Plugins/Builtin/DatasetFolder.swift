@@ -9,7 +9,7 @@ public final class FolderPlugin: DatasetPlugin {
     public let summary = "your data: a folder with manifest.csv (image PNG, then name:kind columns; kinds class, value, dense, rgb, normal, segment)"
     public let parameters = [
         ParameterInfo("path", "string", "the folder holding manifest.csv (or the .csv file itself)"),
-        ParameterInfo("test", "number", default: "0.2", "share of rows held out for testing when there is no split column"),
+        ParameterInfo("test", "number", default: "0.2", "share of rows held out for testing when there is no split column", range: 0...1),
         ParameterInfo("seed", "int", default: "0", "seed of that split"),
     ]
     /// Where the folder's own tasks are registered.

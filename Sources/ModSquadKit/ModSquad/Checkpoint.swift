@@ -40,6 +40,9 @@ public enum Checkpoint {
         let cfg: SquadConfig
         do { cfg = try JSONDecoder().decode(SquadConfig.self, from: Data(json.utf8)) }
         catch { throw TensorError.io(path: url.path, message: "bad model config in __metadata__: \(error)") }
+        // The stored config is checked like a constructor's arguments before anything is estimated or built.
+        do { try cfg.validate() }
+        catch { throw TensorError.io(path: url.path, message: "its model config (\(configKey) in __metadata__) is invalid: \(error)") }
         let model = try SquadModel(cfg)
         var weights: [String: Tensor] = [:], extra: [String: Tensor] = [:]
         for (k, v) in tensors {
@@ -78,7 +81,7 @@ public enum Checkpoint {
             if k.hasPrefix("optimizer.") { opt[String(k.dropFirst("optimizer.".count))] = v }
             if k.hasPrefix("loss_weights.") { sig[String(k.dropFirst("loss_weights.".count))] = v }
         }
+        try trainer.restore(step: step, sigma: sig)   // first: it may add σ parameters the optimizer state covers
         if !opt.isEmpty { try trainer.optimizer.loadState(opt) }
-        try trainer.restore(step: step, sigma: sig)
     }
 }

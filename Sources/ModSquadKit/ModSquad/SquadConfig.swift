@@ -94,10 +94,12 @@ public struct SquadConfig: Codable, Equatable, Sendable {
     /// Whether one backbone pass serves every task (no routers, no task embedding: hard sharing).
     public var sharedBackbone: Bool { !hasExperts && !taskEmbedding }
 
-    /// Parameters the config implies (weights only), estimated from the layout.
+    /// Parameters the config implies (weights only, task heads included), estimated from the layout.
+    /// Meaningful only for a config whose ranges `checkRanges` accepted.
     public var estimatedParameters: Double {
-        let d = Double(dim), t = Double(max(tasks.count, 1))
-        var n = Double(channels * patch * patch) * d + Double((image / patch) * (image / patch) + 1) * d
+        let d = Double(dim), t = Double(max(tasks.count, 1)), p = Double(max(patch, 1))
+        let grid = Double(image / max(patch, 1))
+        var n = Double(channels) * p * p * d + (grid * grid + 1) * d
         for b in blocks {
             switch b.attention {
             case .dense: n += d * 4 * Double(heads * attentionHeadDim)
@@ -108,30 +110,90 @@ public struct SquadConfig: Codable, Equatable, Sendable {
             case let .moe(e, _): n += Double(e) * 2 * d * Double(b.mlpHidden ?? moeHidden) + t * d * Double(e)
             }
         }
+        for task in tasks {   // heads: a global head maps dim to channels; a dense one dim to patch²·channels (or a decoder)
+            let c = Double(task.channels)
+            if task.kind == .global { n += (d + 1) * c + 2 * d }
+            else if let w = task.decoder { n += d * Double(w) * 16 + Double(w) * Double(w) * 9 + Double(w) * c }
+            else { n += (d + 1) * p * p * c }
+            n += d   // the task embedding
+        }
         return n
     }
 
-    public func validate() throws {
-        // Weights, gradients and two AdamW moments: refuse what cannot fit rather than fail mid-allocation.
-        let bytes = estimatedParameters * 16
-        let physical = Double(ProcessInfo.processInfo.physicalMemory)
-        guard bytes < physical * 0.8 else {
-            throw ModuleError.invalidConfig(String(format: "about %.3g parameters need %.1f GiB for weights, gradients and optimizer state; this machine has %.1f GiB", estimatedParameters, bytes / 1073741824, physical / 1073741824))
+    /// The documented range of every number of a config, by the name `squad()`/`vit()` give it.
+    public static let ranges: [(name: String, range: ClosedRange<Int>)] = [
+        ("image", 1...4096), ("patch", 1...4096), ("channels", 1...64), ("dim", 1...16384), ("depth", 1...512),
+        ("heads", 1...1024), ("head_dim", 1...4096), ("mlp_ratio", 1...64), ("expert_hidden", 1...262_144),
+        ("experts", 1...1024), ("top_k", 1...1024), ("task channels", 1...100_000), ("decoder", 1...4096),
+    ]
+    /// Router noise std and capacity factor: finite, within these.
+    public static let noiseRange: ClosedRange<Float> = 0...100, capacityRange: ClosedRange<Float> = 0...1024
+
+    /// Checks every number against `ranges` before anything is estimated or allocated: a stored config that
+    /// lies (patch 0, channels −3) must fail here, not divide by zero or overflow in a layer's init.
+    public func checkRanges() throws {
+        func check(_ name: String, _ v: Int, _ what: String? = nil) throws {
+            let r = SquadConfig.ranges.first { $0.name == name }!.range
+            guard r.contains(v) else {
+                throw ModuleError.invalidParameter(name: what ?? name, message: "must be in \(r.lowerBound)...\(r.upperBound), got \(v)")
+            }
         }
-        guard dim > 0, depth == blocks.count, depth > 0 else { throw ModuleError.invalidConfig("depth \(depth) with \(blocks.count) block specs") }
-        guard image > 0, patch > 0, image % patch == 0 else { throw ModuleError.invalidConfig("image \(image) is not a multiple of patch \(patch)") }
-        guard heads > 0, attentionHeadDim > 0, moaHeadDim > 0, moaHeadsPerExpert > 0, moeHidden > 0 else { throw ModuleError.invalidConfig("head and hidden sizes must be positive") }
+        try check("image", image); try check("patch", patch); try check("channels", channels)
+        try check("dim", dim); try check("depth", depth)
+        try check("heads", heads); try check("head_dim", attentionHeadDim); try check("head_dim", moaHeadDim)
+        try check("mlp_ratio", mlpRatio); try check("expert_hidden", moeHidden)
+        guard moaHeadsPerExpert >= 1 && moaHeadsPerExpert <= 64 else {
+            throw ModuleError.invalidParameter(name: "moaHeadsPerExpert", message: "must be in 1...64, got \(moaHeadsPerExpert)")
+        }
+        guard image % patch == 0 else { throw ModuleError.invalidParameter(name: "patch", message: "image \(image) is not a multiple of patch \(patch)") }
+        guard depth == blocks.count else { throw ModuleError.invalidParameter(name: "depth", message: "is \(depth) but the layout has \(blocks.count) blocks") }
+        guard gate.noiseStd.isFinite, SquadConfig.noiseRange.contains(gate.noiseStd) else {
+            throw ModuleError.invalidParameter(name: "noise", message: "must be a finite std in 0...100, got \(gate.noiseStd)")
+        }
+        guard gate.capacityFactor.isFinite, SquadConfig.capacityRange.contains(gate.capacityFactor) else {
+            throw ModuleError.invalidParameter(name: "capacity", message: "must be 0 (dropless) or a positive factor up to 1024, got \(gate.capacityFactor)")
+        }
+        try check("top_k", gate.topK)
         for (i, b) in blocks.enumerated() {
-            if let h = b.mlpHidden, h <= 0 { throw ModuleError.invalidConfig("blocks.\(i).mlp: expert width \(h) must be positive") }
-            if let h = b.attentionHeadDim, h <= 0 { throw ModuleError.invalidConfig("blocks.\(i).attn: expert head width \(h) must be positive") }
-            if case let .moa(e, k) = b.attention, !(e >= 1 && k >= 1 && k <= e) { throw ModuleError.invalidConfig("blocks.\(i).attn: top-k \(k) must be in 1...\(e) experts") }
-            if case let .moe(e, k) = b.mlp, !(e >= 1 && k >= 1 && k <= e) { throw ModuleError.invalidConfig("blocks.\(i).mlp: top-k \(k) must be in 1...\(e) experts") }
+            if let h = b.mlpHidden { try check("expert_hidden", h, "blocks.\(i).mlp width") }
+            if let h = b.attentionHeadDim { try check("head_dim", h, "blocks.\(i).attn head_dim") }
+            if case let .moa(e, k) = b.attention {
+                try check("experts", e, "blocks.\(i).attn experts")
+                guard k >= 1 && k <= e else { throw ModuleError.invalidParameter(name: "blocks.\(i).attn top_k", message: "must be in 1...\(e) (its experts), got \(k)") }
+                if let r = b.attentionRouter { try r.check(experts: e, at: "blocks.\(i).attn") }
+            }
+            if case let .moe(e, k) = b.mlp {
+                try check("experts", e, "blocks.\(i).mlp experts")
+                guard k >= 1 && k <= e else { throw ModuleError.invalidParameter(name: "blocks.\(i).mlp top_k", message: "must be in 1...\(e) (its experts), got \(k)") }
+                if let r = b.mlpRouter { try r.check(experts: e, at: "blocks.\(i).mlp") }
+            }
         }
         var seen = Set<String>()
         for t in tasks {
             guard !t.name.isEmpty, !t.name.contains("."), !t.name.contains("/") else { throw ModuleError.invalidConfig("task name '\(t.name)' must be non-empty without '.' or '/'") }
             guard seen.insert(t.name).inserted else { throw TaskError.duplicateTask(t.name) }
-            guard t.channels > 0 else { throw ModuleError.invalidConfig("task '\(t.name)': channels must be positive") }
+            try check("task channels", t.channels, "task '\(t.name)' channels")
+            if let w = t.decoder { try check("decoder", w, "task '\(t.name)' decoder") }
+            guard t.weight.isFinite, t.weight >= 0 else { throw ModuleError.invalidParameter(name: "task '\(t.name)' weight", message: "must be finite and ≥ 0, got \(t.weight)") }
+        }
+    }
+
+    public func validate() throws {
+        try checkRanges()
+        // Weights, gradients and two AdamW moments: refuse what cannot fit rather than fail mid-allocation.
+        let bytes = estimatedParameters * 16
+        let physical = Double(ProcessInfo.processInfo.physicalMemory)
+        guard bytes < physical * 0.8 else {
+            throw ModuleError.invalidConfig(String(format: "about %.3g parameters (task heads included) need %.1f GiB for weights, gradients and optimizer state; this machine has %.1f GiB", estimatedParameters, bytes / 1073741824, physical / 1073741824))
+        }
+    }
+}
+
+extension ExtractedRouter {
+    /// A router kept after extraction: `kept` names `experts` distinct experts of a router `width` wide.
+    func check(experts: Int, at layer: String) throws {
+        guard width >= 1, width <= 1024, kept.count == experts, Set(kept).count == kept.count, kept.allSatisfy({ (0..<width).contains($0) }) else {
+            throw ModuleError.invalidParameter(name: layer + " router", message: "keeps experts \(kept) of a router \(width) wide, but the layer has \(experts)")
         }
     }
 }

@@ -97,7 +97,7 @@ public final class Trainer {
         for t in model.tasks { if let s = sigma[t] { params.append(NamedParameter(name: "loss_weights." + t, tensor: s, decays: true)) } }
         let old = optimizer.state()
         optimizer = AdamW(params, lr: options.lr, eps: options.adamEps, weightDecay: options.weightDecay)
-        try? optimizer.loadState(old)   // best effort: moments of parameters that existed before
+        try? optimizer.loadState(old, partial: true)   // moments and steps of the parameters that existed before
     }
 
     public func learningRate(at s: Int) -> Float {
@@ -216,9 +216,16 @@ public final class Trainer {
         return "total loss is \(total.scalar)"
     }
 
-    /// Restores the step counter and loss weights from a checkpoint.
+    /// Restores the step counter and loss weights from a checkpoint: a saved σ the trainer lacks (it was
+    /// made before `weighting: "uncertainty"` was applied) is created, and the optimizer then includes it.
     public func restore(step s: Int, sigma saved: [String: Tensor]) throws {
         step = s
-        for (t, v) in saved { if let mine = sigma[t] { try mine.assign(v) } }
+        var added = false
+        for (t, v) in saved where model.tasks.contains(t) {
+            guard v.shape == [1] else { throw ModuleError.shapeMismatch(path: "loss_weights." + t, expected: [1], found: v.shape) }
+            if let mine = sigma[t] { try mine.assign(v) }
+            else { sigma[t] = try Tensor(v.array, shape: [1], requiresGrad: true); added = true }
+        }
+        if added { rebuildOptimizer() }
     }
 }

@@ -23,6 +23,11 @@ public protocol FlipDescribing {
     func flipRule(for task: String) -> FlipRule
 }
 
+/// A dataset that can name the sample (file, row) whose class label a task with `classes` classes cannot take.
+public protocol LabelChecking {
+    func checkLabels(task: String, classes: Int) throws
+}
+
 /// Batches of a split: seeded shuffling (reshuffled each epoch with seed + epoch), optional flips, normalised images.
 public final class DataLoader {
     public let dataset: MultiTaskDataset

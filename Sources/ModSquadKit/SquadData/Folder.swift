@@ -26,11 +26,14 @@ public struct FolderColumn: Equatable, Sendable {
     /// Channels (dense, rgb, normal), outputs (value) or classes (class, segment).
     public internal(set) var size: Int
     public var isDense: Bool { kind != .class && kind != .value }
+    /// Class indices (class and segment columns) must be below this: a stray 1000000000 would ask for a
+    /// billion-way head. Labels are numbered 0, 1, 2, …
+    public static let maxClasses = 100_000
 }
 
 /// A folder dataset read from `manifest.csv`. Relative paths are relative to the manifest's folder.
 /// Columns: `image` (PNG) first, optionally `split` (train / test), then `name:kind` task columns.
-public final class FolderDataset: MultiTaskDataset, FlipDescribing {
+public final class FolderDataset: MultiTaskDataset, FlipDescribing, LabelChecking {
     public let name = "folder"
     public let folder: URL
     public let manifest: URL
@@ -43,6 +46,8 @@ public final class FolderDataset: MultiTaskDataset, FlipDescribing {
     var maps: [String: [Float]] = [:]        // N × C × S × S
     var classes: [String: [Int]] = [:]       // N (class) or N × S × S (segment)
     var rows: [DataSplit: [Int]] = [:]
+    /// The manifest line of each sample (for errors about a sample's targets).
+    var lineOf: [Int] = []
 
     public var summary: String {
         "folder \(folder.path): \(count(.train)) train / \(count(.test)) test, \(imageSize)×\(imageSize), tasks "
@@ -102,6 +107,7 @@ public final class FolderDataset: MultiTaskDataset, FlipDescribing {
             if size == 0 { size = w }
             guard w == size else { throw fail(row, "image '\(imagePath)' is \(w)×\(h) but the first image is \(size)×\(size)") }
             images.append(contentsOf: rgb)
+            lineOf.append(row)
             if let sc = splitColumn {
                 switch rec.fields[sc].lowercased() {
                 case "train": splitOf.append(.train)
@@ -116,6 +122,9 @@ public final class FolderDataset: MultiTaskDataset, FlipDescribing {
                 switch col.kind {
                 case .class:
                     guard let v = Int(cell), v >= 0 else { throw fail(row, "bad value '\(cell)' for '\(label)': expected a class index (an integer ≥ 0)") }
+                    guard v < FolderColumn.maxClasses else {
+                        throw fail(row, "class index \(v) for '\(label)' is above the limit of \(FolderColumn.maxClasses - 1); number the classes 0, 1, 2, … (re-index the labels)")
+                    }
                     classes[col.name, default: []].append(v)
                     cols[ci].size = max(cols[ci].size, v + 1)
                 case .value:
@@ -179,6 +188,9 @@ public final class FolderDataset: MultiTaskDataset, FlipDescribing {
             if let bad = values.firstIndex(where: { $0 != $0.rounded() || $0 < -1 }) {
                 throw fail("bad value: '\(cell)' has \(values[bad]) at pixel (\(bad / S), \(bad % S)); classes are integers ≥ 0 (−1 ignored)")
             }
+            if let bad = values.firstIndex(where: { $0 >= Float(FolderColumn.maxClasses) }) {
+                throw fail("bad value: '\(cell)' has class \(values[bad]) at pixel (\(bad / S), \(bad % S)), above the limit of \(FolderColumn.maxClasses - 1); number the classes 0, 1, 2, …")
+            }
             let ints = values.map { Int($0) }
             classes[col.name, default: []].append(contentsOf: ints)
             return (ints.max() ?? -1) + 1
@@ -203,6 +215,17 @@ public final class FolderDataset: MultiTaskDataset, FlipDescribing {
     }
 
     public func count(_ split: DataSplit) -> Int { rows[split]?.count ?? 0 }
+
+    /// The first sample whose class for `task` is `classes` or more, named by its manifest line.
+    public func checkLabels(task: String, classes: Int) throws {
+        guard let c = columns.first(where: { $0.name == task }), c.kind == .class || c.kind == .segment,
+              let all = self.classes[c.name] else { return }
+        let per = c.kind == .segment ? imageSize * imageSize : 1
+        guard let bad = all.firstIndex(where: { $0 >= classes }) else { return }
+        let where_ = c.kind == .segment ? " at pixel (\((bad % per) / imageSize), \(bad % imageSize))" : ""
+        throw DataError.file(path: manifest.path, row: lineOf[bad / per],
+                             message: "'\(c.name):\(c.kind.rawValue)' is \(all[bad])\(where_), but the model's task '\(task)' has \(classes) classes (0...\(classes - 1))")
+    }
 
     public func flipRule(for task: String) -> FlipRule {
         guard let c = columns.first(where: { $0.name == task }) else { return .keep }

@@ -16,6 +16,8 @@ public enum ModuleError: Error, CustomStringConvertible, Equatable {
     case unexpectedParameter(path: String)
     case shapeMismatch(path: String, expected: [Int], found: [Int])
     case invalidConfig(String)
+    /// A number of a configuration out of its range, by the name the user gave it.
+    case invalidParameter(name: String, message: String)
 
     public var description: String {
         switch self {
@@ -23,6 +25,7 @@ public enum ModuleError: Error, CustomStringConvertible, Equatable {
         case .unexpectedParameter(let p): return "\(p): in the checkpoint but not in the model"
         case let .shapeMismatch(p, e, f): return "\(p): expected shape \(e), found \(f)"
         case .invalidConfig(let m): return "invalid configuration: \(m)"
+        case let .invalidParameter(n, m): return "\(n) \(m)"
         }
     }
 }

@@ -19,6 +19,9 @@ public final class AdamW: Optimizer {
     public let beta1: Float, beta2: Float, eps: Float, weightDecay: Float
     public private(set) var stepCount = 0
     var m: [Tensor], v: [Tensor]
+    /// Updates each parameter has had (PyTorch keeps a step per parameter: one added later, e.g. a
+    /// new task's σ, starts its bias correction at 1 while the others go on).
+    var paramSteps: [Int]
 
     /// PyTorch's AdamW: decoupled decay p -= lr·wd·p, skipped where `decays` is false.
     public init(_ params: [NamedParameter], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999),
@@ -27,14 +30,16 @@ public final class AdamW: Optimizer {
         self.eps = eps; self.weightDecay = weightDecay
         m = params.map { Tensor(zeros: $0.tensor.shape) }
         v = params.map { Tensor(zeros: $0.tensor.shape) }
+        paramSteps = Array(repeating: 0, count: params.count)
     }
 
     public func step() {
         stepCount += 1
-        let bc1 = 1 - Foundation.pow(beta1, Float(stepCount)), bc2 = 1 - Foundation.pow(beta2, Float(stepCount))
         let b1 = beta1, b2 = beta2, e = eps, lr = lr
         for (i, p) in params.enumerated() {
             guard let g = p.tensor.grad, p.tensor.requiresGrad else { continue }
+            paramSteps[i] += 1
+            let bc1 = 1 - Foundation.pow(beta1, Float(paramSteps[i])), bc2 = 1 - Foundation.pow(beta2, Float(paramSteps[i]))
             let decay: Float = p.decays ? 1 - lr * weightDecay : 1
             let pw = p.tensor.data, pg = g.data, pm = m[i].data, pv = v[i].data
             let stepSize = lr / bc1, rbc2 = 1 / bc2.squareRoot()
@@ -50,21 +55,33 @@ public final class AdamW: Optimizer {
         }
     }
 
+    /// `step` (calls), and per parameter its moments and `step.<name>` (its own updates).
     public func state() -> [String: Tensor] {
         var s: [String: Tensor] = ["step": Tensor(scalar: Float(stepCount))]
-        for (i, p) in params.enumerated() { s["exp_avg." + p.name] = m[i]; s["exp_avg_sq." + p.name] = v[i] }
+        for (i, p) in params.enumerated() {
+            s["exp_avg." + p.name] = m[i]; s["exp_avg_sq." + p.name] = v[i]
+            s["step." + p.name] = Tensor(scalar: Float(paramSteps[i]))
+        }
         return s
     }
 
-    public func loadState(_ s: [String: Tensor]) throws {
+    public func loadState(_ s: [String: Tensor]) throws { try loadState(s, partial: false) }
+
+    /// Restores moments and steps. `partial`: parameters missing from `s` keep fresh state (after new ones
+    /// were added); otherwise a missing one is an error. State without `step.<name>` (older files) uses `step`.
+    public func loadState(_ s: [String: Tensor], partial: Bool) throws {
+        let global = Int(s["step"]?.scalar ?? 0)
         for (i, p) in params.enumerated() {
-            for (key, dst) in [("exp_avg." + p.name, m[i]), ("exp_avg_sq." + p.name, v[i])] {
+            let pairs = [("exp_avg." + p.name, m[i]), ("exp_avg_sq." + p.name, v[i])]
+            if partial && pairs.contains(where: { s[$0.0] == nil }) { continue }
+            for (key, dst) in pairs {
                 guard let t = s[key] else { throw ModuleError.missingParameter(path: "optimizer." + key) }
                 guard t.shape == dst.shape else { throw ModuleError.shapeMismatch(path: "optimizer." + key, expected: dst.shape, found: t.shape) }
                 try dst.assign(t)
             }
+            paramSteps[i] = s["step." + p.name].map { Int($0.scalar) } ?? global
         }
-        stepCount = Int(s["step"]?.scalar ?? 0)
+        stepCount = global
     }
 }
 

@@ -23,7 +23,11 @@ public enum PluginValue: Equatable, CustomStringConvertible {
 /// One documented parameter of a plugin factory (used by help, completion and checks).
 public struct ParameterInfo: Equatable {
     public let name: String, type: String, defaultValue: String?, doc: String
-    public init(_ name: String, _ type: String, default d: String? = nil, _ doc: String) { self.name = name; self.type = type; self.defaultValue = d; self.doc = doc }
+    /// The numbers an int or number parameter takes (checked, and shown by help, before `make` is called).
+    public let range: ClosedRange<Double>?
+    public init(_ name: String, _ type: String, default d: String? = nil, _ doc: String, range: ClosedRange<Double>? = nil) {
+        self.name = name; self.type = type; self.defaultValue = d; self.doc = doc; self.range = range
+    }
 }
 
 /// Named arguments with typed accessors whose errors name the parameter and what it expected.

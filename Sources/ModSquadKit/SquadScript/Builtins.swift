@@ -49,8 +49,10 @@ public struct ParamSpec {
     /// nil: required. `.none`: optional without a default.
     public let defaultValue: Value?
     public let doc: String
-    public init(_ name: String, _ type: ParamType, _ defaultValue: Value? = nil, _ doc: String = "") {
-        self.name = name; self.type = type; self.defaultValue = defaultValue; self.doc = doc
+    /// The numbers this parameter takes (nil: the range ParamRanges gives its name).
+    public let range: ValueRange?
+    public init(_ name: String, _ type: ParamType, _ defaultValue: Value? = nil, _ doc: String = "", range: ValueRange? = nil) {
+        self.name = name; self.type = type; self.defaultValue = defaultValue; self.doc = doc; self.range = range
     }
     public var required: Bool { defaultValue == nil }
     /// `name` or `name: default`.
@@ -84,7 +86,8 @@ public final class Builtin {
         var lines = [signature, "  " + doc]
         for p in params where !p.doc.isEmpty {
             let expected = p.type.expected
-            let shown = p.doc.lowercased().hasPrefix(expected) ? p.doc : "\(p.doc) (\(expected))"
+            var shown = p.doc.lowercased().hasPrefix(expected) ? p.doc : "\(p.doc) (\(expected))"
+            if let r = p.effectiveRange { shown += ", in \(r)" }
             lines.append("    \(p.name): \(shown)")
         }
         return lines.joined(separator: "\n")

@@ -8,7 +8,8 @@ let fastSampleCaps: [String: Double] = ["train": 192, "test": 64, "samples": 192
 /// The builtin for a dataset plugin: parameters from its ParameterInfo, values passed as PluginArguments.
 func datasetBuiltin(_ plugin: DatasetPlugin) -> Builtin {
     let params = plugin.parameters.map { info in
-        ParamSpec(info.name, paramType(info.type), info.defaultValue.map(literalValue) ?? Value.none, info.doc)
+        ParamSpec(info.name, paramType(info.type), info.defaultValue.map(literalValue) ?? Value.none, info.doc,
+                  range: info.range.map { ValueRange($0.lowerBound, $0.upperBound) })
     }
     return Builtin(plugin.name, params, doc: plugin.summary, category: "data") { ctx in
         var values: [String: PluginValue] = [:]

@@ -11,7 +11,7 @@ func modelBuiltins() -> [Builtin] {
     let tasksParam = ParamSpec("tasks", .oneOf([.object("dataset"), .strings]), Value.none, "a dataset (all its tasks) or a list of task names")
     let decoderParam = ParamSpec("decoder", .int, Value.none, "dense tasks get an upsampling decoder head of this hidden width (default: per-patch linear heads)")
     let imageParams = [ParamSpec("image", .int, Value.none, "image size (default: the dataset's, else 32)"),
-                       ParamSpec("channels", .int, Value.none, "image channels (default: the dataset's, else 3)")]
+                       ParamSpec("channels", .int, Value.none, "image channels (default: the dataset's, else 3)", range: ValueRange(1, 64))]
     return [
         Builtin("squad", [
             tasksParam,
@@ -70,7 +70,7 @@ func modelBuiltins() -> [Builtin] {
             if c.gate.strategy != "topk" { _ = try ctx.interpreter.table.registry.gating(c.gate.strategy) }
             c.taskEmbedding = try ctx.bool("task_embedding", true)
             c.clsToken = try ctx.bool("cls", false)
-            return .object(ModelValue(try SquadModel(c), label: "squad"))
+            return .object(ModelValue(try buildModel(c, ctx), label: "squad"))
         },
         Builtin("vit", [
             tasksParam,
@@ -89,7 +89,7 @@ func modelBuiltins() -> [Builtin] {
             try baseConfig(&c, ctx)
             c.blocks = try SquadConfig.layout("dense", depth: c.depth, attentionExperts: 1, attentionTopK: 1, mlpExperts: 1, mlpTopK: 1)
             c.taskEmbedding = false
-            let m = ModelValue(try SquadModel(c), label: "vit")
+            let m = ModelValue(try buildModel(c, ctx), label: "vit")
             m.usesMI = false
             return .object(m)
         },
@@ -235,13 +235,15 @@ func baseConfig(_ c: inout SquadConfig, _ ctx: CallContext) throws {
     case .some: names = try ctx.strings("tasks") ?? []
     case nil: break
     }
+    if case .some(.list(let l)) = ctx.value("tasks"), l.isEmpty {
+        throw ctx.error("tasks", "is an empty list: name at least one task (or leave tasks out and attach them later)")
+    }
     c.tasks = try names.map { try taskSpec($0, ctx, param: "tasks") }
     c.image = try ctx.int("image") ?? dataset?.dataset.imageSize ?? 32
     c.channels = try ctx.int("channels") ?? dataset?.dataset.channels ?? 3
     c.dim = try ctx.count("dim", 192)
     c.depth = try ctx.count("depth", 6)
     c.patch = try ctx.count("patch", 4)
-    guard c.image % c.patch == 0 else { throw ctx.error(ctx.given("patch") ? "patch" : "image", "image \(c.image) is not a multiple of patch \(c.patch)") }
     var hd = try ctx.count("head_dim", 32)
     if ScriptSettings.fast { c.dim = min(c.dim, 32); c.depth = min(c.depth, 2); hd = min(hd, 16) }
     c.moaHeadDim = hd
@@ -250,6 +252,27 @@ func baseConfig(_ c: inout SquadConfig, _ ctx: CallContext) throws {
     c.mlpRatio = try ctx.count("mlp_ratio", 4)
     c.seed = UInt64(max(0, try ctx.int("seed", 0)))
     if let r = try ctx.string("recipe"), r != "msq" { c.recipe = r }
+}
+
+/// The model of a checked config: every number in its documented range (SquadConfig.ranges) before anything
+/// is estimated or allocated, the error located at the argument that set it.
+func buildModel(_ c: SquadConfig, _ ctx: CallContext) throws -> SquadModel {
+    do { try c.validate() }
+    catch ModuleError.invalidParameter(let name, let message) {
+        var param = name
+        if name == "patch" && message.contains("not a multiple") && !ctx.given("patch") && ctx.given("image") { param = "image" }
+        if name == "top_k" || name.hasSuffix(" top_k") { param = ctx.given("attn_top_k") ? "attn_top_k" : ctx.given("mlp_top_k") ? "mlp_top_k" : "top_k" }
+        if name.hasSuffix(" experts") { param = ctx.given("experts") ? "experts" : ctx.given("attn_experts") ? "attn_experts" : "mlp_experts" }
+        if name.hasPrefix("task '") { param = "tasks" }
+        if name == "expert_hidden" || name.hasSuffix(" width") { param = "expert_hidden" }
+        if ctx.builtin.params.contains(where: { $0.name == param }) {
+            // a plain parameter name (patch for image) needs no repeating; a block or task path does
+            let plain = !name.contains(" ") && !name.contains(".")
+            throw ctx.error(param, plain ? message : "(\(name)) \(message)")
+        }
+        throw ScriptError(.argument, "\(ctx.builtin.name): \(name) \(message)")
+    }
+    return try SquadModel(c)
 }
 
 /// A task's spec: from its plugin, or from head/channels/loss for a task without one.

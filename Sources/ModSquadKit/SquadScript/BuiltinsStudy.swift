@@ -49,7 +49,7 @@ func studyBuiltins() -> [Builtin] {
         Builtin("groups", [
             ParamSpec("model", .object("model"), nil, "a trained squad (its usage statistics)"),
             ParamSpec("n", .int, Value.none, "exactly this many groups (default: merge while groups are more related than the average pair)"),
-            ParamSpec("threshold", .number, Value.none, "merge while the groups' average cosine similarity of expert usage is at least this"),
+            ParamSpec("threshold", .number, Value.none, "merge while the groups' average cosine similarity of expert usage is at least this", range: ValueRange(-1, 1)),
         ], doc: "Which tasks to train together: groups of tasks that share experts (cosine similarity of usage over all MoE layers, average linkage), as a list of task lists.",
            category: "study") { ctx in
             let m = try ctx.require("model", as: ModelValue.self)

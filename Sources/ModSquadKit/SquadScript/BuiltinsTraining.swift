@@ -194,6 +194,37 @@ func resumeTraining(_ ctx: CallContext, _ m: ModelValue, _ t: Trainer, _ stream:
     return d
 }
 
+/// Before the first step: the checkpoint's folder exists (created as save() does) and takes a file, so a
+/// run is not lost at its first save.
+func prepareCheckpointFolder(_ ctx: CallContext, _ path: String) throws {
+    guard !path.isEmpty, !path.hasSuffix("/") else { throw ctx.error("checkpoint", "must name a file, got \"\(path)\"") }
+    let url = ctx.interpreter.resolve(path.replacingOccurrences(of: "{step}", with: "0"))
+    let dir = url.deletingLastPathComponent()
+    var isDir: ObjCBool = false
+    if FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), !isDir.boolValue {
+        throw ctx.error("checkpoint", "cannot save under \(dir.path): it is a file, not a folder")
+    }
+    do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
+    catch { throw ctx.error("checkpoint", "cannot create the folder \(dir.path): \(describeFileError(error))") }
+    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue {
+        throw ctx.error("checkpoint", "\(url.path) is a folder; name a file such as run-{step}.safetensors")
+    }
+    let probe = dir.appendingPathComponent(".msq-write-test-\(getpid())")
+    guard FileManager.default.createFile(atPath: probe.path, contents: Data()) else {
+        throw ctx.error("checkpoint", "cannot write in \(dir.path) (permission denied or read-only)")
+    }
+    try? FileManager.default.removeItem(at: probe)
+}
+
+/// A file error's reason, without Foundation's domain and code.
+func describeFileError(_ error: Error) -> String {
+    let ns = error as NSError
+    if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain, let code = POSIXErrorCode(rawValue: Int32(u.code)) {
+        return String(cString: strerror(code.rawValue)).lowercased()
+    }
+    return ns.localizedDescription
+}
+
 func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> Value {
     let data = try ctx.require("data", as: DatasetValue.self)
     try m.checkTasks(data)
@@ -230,6 +261,7 @@ func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> V
     let saveEvery = try ctx.int("save_every")
     if let k = saveEvery, k < 1 { throw ctx.error("save_every", "must be at least 1") }
     if saveEvery != nil && ckptPath == nil { throw ctx.error("save_every", "needs checkpoint: a path to save to") }
+    if let path = ckptPath { try prepareCheckpointFolder(ctx, path) }
     let stream = try m.stream(data, split: .train, batch: batch, shuffle: true, augment: augment)
     var done = 0
     if let r = try ctx.string("resume") {

@@ -98,6 +98,10 @@ public final class Interpreter {
 
     @discardableResult
     public func execute(_ s: Statement) throws -> Value {
+        let root: Expr
+        switch s { case .assign(_, _, let e), .expression(let e): root = e }
+        // The parser keeps trees within the limit; a tree built otherwise is refused here, not overflowed on.
+        if root.height > maxExpressionNesting { throw Parser.tooDeep(at: root.loc) }
         switch s {
         case let .assign(name, _, e):
             let v = try evaluate(e)
@@ -155,6 +159,10 @@ public final class Interpreter {
             return .number(-d)
         case let .binary(op, l, r):
             return try binary(op, try evaluate(l), try evaluate(r), at: e.loc)
+        case let .chain(first, links):
+            var v = try evaluate(first)
+            for link in links { v = try binary(link.op, v, try evaluate(link.rhs), at: link.loc) }
+            return v
         }
     }
 
@@ -252,6 +260,10 @@ public final class Interpreter {
                 if v.isNone && !p.required { continue }
                 guard p.type.accepts(v) else {
                     throw ScriptError(.argument, "\(b.name): parameter '\(p.name)' expects \(p.type.expected), got \(v.typeDescription)",
+                                      at: locs[p.name] ?? loc, hint: p.doc.isEmpty ? nil : "\(p.name): \(p.doc)")
+                }
+                if case .number(let d) = v, let r = p.effectiveRange, !r.contains(d) {
+                    throw ScriptError(.argument, "\(b.name): parameter '\(p.name)' must be in \(r), got \(formatNumber(d))",
                                       at: locs[p.name] ?? loc, hint: p.doc.isEmpty ? nil : "\(p.name): \(p.doc)")
                 }
             } else if let d = p.defaultValue {

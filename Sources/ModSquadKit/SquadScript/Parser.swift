@@ -3,6 +3,8 @@
 public struct Parser {
     let tokens: [Token]
     var p = 0
+    /// Open constructs on the way down (each `expression()` entry and each sign): bounded by maxExpressionNesting.
+    var depth = 0
 
     public init(tokens: [Token]) { self.tokens = tokens }
 
@@ -29,6 +31,23 @@ public struct Parser {
     var tok: Token { tokens[p] }
     var kind: TokenKind { tokens[p].kind }
     mutating func bump() -> Token { let t = tokens[p]; if p < tokens.count - 1 { p += 1 }; return t }
+
+    static func tooDeep(at loc: SourceLocation) -> ScriptError {
+        ScriptError(.syntax, "expression nested deeper than \(maxExpressionNesting)", at: loc,
+                    hint: "split it into several statements with names for the parts")
+    }
+
+    /// Enters one level of nesting at the current token; throws past the limit.
+    mutating func descend() throws {
+        depth += 1
+        if depth > maxExpressionNesting { throw Parser.tooDeep(at: tok.loc) }
+    }
+
+    /// `e`, unless it is taller than the nesting limit (chains of members, calls and indices grow without descending).
+    func checked(_ e: Expr) throws -> Expr {
+        if e.height > maxExpressionNesting { throw Parser.tooDeep(at: e.loc) }
+        return e
+    }
 
     func unexpected(_ expected: String) -> ScriptError {
         ScriptError(.syntax, "expected \(expected), found \(kind.display)", at: tok.loc)
@@ -65,42 +84,51 @@ public struct Parser {
 
     /// A comparison (`a < b`, `a > b`: true or false) binds looser than + and -.
     mutating func expression() throws -> Expr {
+        try descend()
+        defer { depth -= 1 }
         let lhs = try additive()
         guard kind == .less || kind == .greater else { return lhs }
         let op: BinaryOperator = bump().kind == .less ? .less : .greater
         let rhs = try additive()
         if kind == .less || kind == .greater { throw unexpected("the end of the comparison (chains like a < b < c are not supported)") }
-        return Expr(.binary(op, lhs, rhs), lhs.loc.through(rhs.loc))
+        return try checked(Expr(.binary(op, lhs, rhs), lhs.loc.through(rhs.loc)))
     }
 
+    /// `a + b - c …`: parsed in a loop into one flat chain (no recursion per term).
     mutating func additive() throws -> Expr {
-        var lhs = try term()
+        let first = try term()
+        var links: [ChainLink] = [], span = first.loc
         while kind == .plus || kind == .minus {
             let op: BinaryOperator = bump().kind == .plus ? .add : .sub
             let rhs = try term()
-            lhs = Expr(.binary(op, lhs, rhs), lhs.loc.through(rhs.loc))
+            span = span.through(rhs.loc)
+            links.append(ChainLink(op: op, rhs: rhs, loc: span))
         }
-        return lhs
+        return links.isEmpty ? first : try checked(Expr(.chain(first, links), span))
     }
 
     mutating func term() throws -> Expr {
-        var lhs = try unary()
+        let first = try unary()
+        var links: [ChainLink] = [], span = first.loc
         while kind == .star || kind == .slash {
             let op: BinaryOperator = bump().kind == .star ? .mul : .div
             let rhs = try unary()
-            lhs = Expr(.binary(op, lhs, rhs), lhs.loc.through(rhs.loc))
+            span = span.through(rhs.loc)
+            links.append(ChainLink(op: op, rhs: rhs, loc: span))
         }
-        return lhs
+        return links.isEmpty ? first : try checked(Expr(.chain(first, links), span))
     }
 
     mutating func unary() throws -> Expr {
-        if kind == .minus {
-            let l = bump().loc
+        if kind == .minus || kind == .plus {
+            try descend()
+            defer { depth -= 1 }
+            let t = bump()
             let e = try unary()
-            if case .number(let v) = e.kind { return Expr(.number(-v), l.through(e.loc)) }
-            return Expr(.negate(e), l.through(e.loc))
+            if t.kind == .plus { return e }
+            if case .number(let v) = e.kind { return Expr(.number(-v), t.loc.through(e.loc)) }
+            return try checked(Expr(.negate(e), t.loc.through(e.loc)))
         }
-        if kind == .plus { _ = bump(); return try unary() }
         return try postfix()
     }
 
@@ -112,18 +140,18 @@ public struct Parser {
                 let open = bump().loc
                 let args = try arguments()
                 let close = bump().loc   // ')' (the lexer guarantees the match)
-                e = Expr(.call(e, args), e.loc.line == close.line ? e.loc.through(close) : e.loc.through(open))
+                e = try checked(Expr(.call(e, args), e.loc.line == close.line ? e.loc.through(close) : e.loc.through(open)))
             case .dot:
                 _ = bump()
                 guard case .name(let n) = kind else { throw unexpected("a member name after '.'") }
                 let nl = bump().loc
-                e = Expr(.member(e, n, nl), e.loc.through(nl))
+                e = try checked(Expr(.member(e, n, nl), e.loc.through(nl)))
             case .lbracket:
                 _ = bump()
                 let i = try expression()
                 guard kind == .rbracket else { throw unexpected("']'") }
                 let close = bump().loc
-                e = Expr(.index(e, i), e.loc.through(close))
+                e = try checked(Expr(.index(e, i), e.loc.through(close)))
             default:
                 return e
             }
@@ -180,7 +208,7 @@ public struct Parser {
                 guard kind == .rbracket else { throw unexpected("',' or ']' in the list") }
             }
             let close = bump().loc
-            return Expr(.list(items), t.loc.through(close))
+            return try checked(Expr(.list(items), t.loc.through(close)))
         case .lparen:
             _ = bump()
             let e = try expression()

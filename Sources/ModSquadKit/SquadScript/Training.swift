@@ -4,6 +4,7 @@ import SquadTensor
 import SquadNN
 import ModSquad
 import SquadPluginAPI
+import SquadData
 
 /// A one-line meter on a terminal (redrawn), plain lines at intervals otherwise.
 final class ProgressMeter {
@@ -118,6 +119,10 @@ extension ModelValue {
         let have = Set(data.dataset.taskNames)
         if let miss = model.config.tasks.first(where: { !have.contains($0.name) && $0.plugin == nil }) {
             throw ScriptError(.value, "task '\(miss.name)' of the model is not in dataset \(data.dataset.name) (it has \(data.dataset.taskNames.joined(separator: ", ")))")
+        }
+        // Labels the heads cannot take fail here, naming the sample's file and row, not at some batch index.
+        if let lc = data.dataset as? LabelChecking {
+            for spec in model.config.tasks { try lc.checkLabels(task: spec.name, classes: spec.channels) }
         }
     }
 
