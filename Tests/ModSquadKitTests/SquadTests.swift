@@ -64,7 +64,7 @@ final class SquadTests: XCTestCase {
         XCTAssertTrue(names.contains("blocks.1.attn.qkv.weight"))
         XCTAssertTrue(names.contains("task_embed.which"))
         XCTAssertTrue(names.contains("heads.edge.proj.weight"))
-        XCTAssertThrowsError(try SquadModel(Toy.config(topK: 5))) { XCTAssertTrue("\($0)".contains("top-k 5 must be in 1...4"), "\($0)") }
+        XCTAssertThrowsError(try SquadModel(Toy.config(topK: 5))) { XCTAssertTrue("\($0)".contains("top_k must be in 1...4 (its experts), got 5"), "\($0)") }
         XCTAssertThrowsError(try SquadModel(Toy.config()).callAsFunction(Tensor(zeros: [1, 3, 16, 16]))) {
             XCTAssertTrue("\($0)".contains("expected images [B, 3, 8, 8]"), "\($0)")
         }
@@ -82,7 +82,7 @@ final class SquadTests: XCTestCase {
         let (x, _) = Toy.batch(2, rng: &rng)
         XCTAssertEqual(try Autograd.noGrad { try m(x) }.predictions["edge"]?.shape, [2, 1, 8, 8])
         cfg.blocks[0].mlpHidden = 0
-        XCTAssertThrowsError(try SquadModel(cfg)) { XCTAssertTrue("\($0)".contains("blocks.0.mlp: expert width 0 must be positive"), "\($0)") }
+        XCTAssertThrowsError(try SquadModel(cfg)) { XCTAssertTrue("\($0)".contains("blocks.0.mlp width must be in 1...262144, got 0"), "\($0)") }
     }
 
     /// One task alone through the fused path equals that task inside the fused batch.
