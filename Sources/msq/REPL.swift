@@ -153,7 +153,7 @@ final class REPL {
     func load(_ path: String) {
         let url = interpreter.resolve(path)
         let text: String
-        do { text = try Notebook.readText(url) } catch let e as ScriptError {
+        do { text = try Notebook.readText(url, name: path) } catch let e as ScriptError {
             report(ScriptError(e.kind, ":load: \(e.message)"))
             return
         } catch { report(ScriptError(.value, ":load: cannot read \(url.path): \(error)")); return }

@@ -29,7 +29,7 @@ enum RunCommand {
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let url = URL(fileURLWithPath: nb, relativeTo: cwd).standardizedFileURL
         let text: String
-        do { text = try Notebook.readText(url) } catch let e as ScriptError { fail("msq run: \(e.message)"); return 1 } catch { fail("msq run: cannot read \(nb): \(error)"); return 1 }
+        do { text = try Notebook.readText(url, name: nb) } catch let e as ScriptError { fail("msq run: \(e.message)"); return 1 } catch { fail("msq run: cannot read \(nb): \(error)"); return 1 }
 
         let echo = StandardOutput(terminal: false)
         let interp = Interpreter(output: echo)

@@ -16,8 +16,9 @@ public struct NotebookCell {
 public enum Notebook {
     /// A notebook's text (UTF-8, a leading byte-order mark dropped). The error says why it cannot be read:
     /// no such file, a directory, permission, or the byte offset (and line) of the first byte that is not UTF-8.
-    public static func readText(_ url: URL) throws -> String {
-        func fail(_ why: String) -> ScriptError { ScriptError(.value, "cannot read \(url.path): \(why)") }
+    /// Messages name the file `name` (as the user wrote it), else its full path.
+    public static func readText(_ url: URL, name: String? = nil) throws -> String {
+        func fail(_ why: String) -> ScriptError { ScriptError(.value, "cannot read \(name ?? url.path): \(why)") }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { throw fail("no such file") }
         guard !isDir.boolValue else { throw fail("it is a directory, not a notebook") }
