@@ -47,6 +47,43 @@ final class REPLTests: XCTestCase {
         XCTAssertEqual(ok.out, "42\n")
         XCTAssertFalse(FileManager.default.fileExists(atPath: cwd.appendingPathComponent(".msq_history").path))
     }
+
+    func testLoadThatFailsPartWayNamesTheVariablesItSet() throws {
+        let cwd = temporaryDirectory("msq-load")
+        try "a = 10\nb = 2\n# %%\nc = a + b\nboom\n# %%\nd = 4\n".write(to: cwd.appendingPathComponent("nb.msq"), atomically: true, encoding: .utf8)
+        let r = try MSQBinary.run([], cwd: cwd, env: ["HOME": cwd.path], stdin: "a = 1\nkeep = 5\n:load nb.msq\n:vars\n")
+        XCTAssertTrue(r.err.contains("nb.msq:5:1: name error: unknown name 'boom'"), r.err)
+        XCTAssertTrue(r.out.contains(":load nb.msq: stopped at cell 2 of 3"), r.out)
+        XCTAssertTrue(r.out.contains("kept what ran before the error; variables set: a (replaced), b (new), c (new)\n"), r.out)
+        XCTAssertTrue(r.out.contains("a = 10\nkeep = 5\nb = 2\nc = 12\n"), "the variables are kept: \(r.out)")
+    }
+
+    func testHelpLoadShowsTheCommandAndTheBuiltin() throws {
+        let cwd = temporaryDirectory("msq-help")
+        let r = try MSQBinary.run([], cwd: cwd, env: ["HOME": cwd.path], stdin: ":help load\n:help :load\n")
+        XCTAssertEqual(r.status, 0, r.err)
+        let parts = r.out.components(separatedBy: ":load file.msq")
+        XCTAssertEqual(parts.count, 3, r.out)
+        XCTAssertTrue(parts[1].contains("load(path"), "the load() builtin after :help load: \(r.out)")
+        XCTAssertTrue(parts[1].contains("Loads a model saved by save"), r.out)
+        XCTAssertFalse(parts[2].contains("load(path"), ":help :load asks for the command only: \(r.out)")
+    }
+
+    func testMsqRunAndLoadSayWhyANotebookCannotBeRead() throws {
+        let cwd = temporaryDirectory("msq-latin1")
+        try Data([UInt8]("x = 1\nprint(\"caf".utf8) + [0xE9] + [UInt8]("\")\n".utf8)).write(to: cwd.appendingPathComponent("latin1.msq"))
+        let r = try MSQBinary.run(["run", "latin1.msq"], cwd: cwd, env: ["HOME": cwd.path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.err.contains("latin1.msq: not UTF-8 text: byte 0xE9 at byte offset 16 (line 2)"), r.err)
+        let l = try MSQBinary.run([], cwd: cwd, env: ["HOME": cwd.path], stdin: ":load latin1.msq\n:load .\n")
+        XCTAssertTrue(l.err.contains("byte 0xE9 at byte offset 16 (line 2)"), l.err)
+        XCTAssertTrue(l.err.contains("is a directory"), l.err)
+        // a CRLF notebook runs through msq run
+        try "# %%\r\nx = [1,\r\n 2]\r\nprint(x)\r\n# %%\r\ny = x + nope\r\n".write(to: cwd.appendingPathComponent("win.msq"), atomically: true, encoding: .utf8)
+        let w = try MSQBinary.run(["run", "win.msq"], cwd: cwd, env: ["HOME": cwd.path])
+        XCTAssertTrue(w.out.contains("[1, 2]\n"), w.out)
+        XCTAssertTrue(w.err.contains("win.msq:6:9: name error: unknown name 'nope'"), w.err)
+    }
 }
 
 /// One scenes cache for the tests that run msq (rendered once per machine).
