@@ -6,14 +6,14 @@ final class ScenesPlugin: DatasetPlugin {
     let name = "scenes"
     let summary = "procedural scenes (shapes on a floor, lit, textured) with segmentation, depth, normals, edges, keypoints, reshading, albedo, count, shape"
     let parameters = [
-        ParameterInfo("size", "int", default: "32", "image side in pixels (32 to 128)", range: 32...128),
+        ParameterInfo("size", "int", default: "32", "image side in pixels (32 to 128 intended; 16 to 256 accepted)", range: 16...256),
         ParameterInfo("train", "int", default: "4000", "training samples", range: 0...10_000_000),
         ParameterInfo("test", "int", default: "800", "test samples", range: 0...10_000_000),
         ParameterInfo("tasks", "list", default: "[\"segment\", \"depth\", \"normal\", \"edge\", \"count\"]",
                       "any of " + ScenesDataset.allTasks.joined(separator: ", ")),
         ParameterInfo("seed", "int", default: "0", "the same seed gives the same scenes"),
-        ParameterInfo("min_objects", "int", default: "2", "fewest objects per scene", range: 1...16),
-        ParameterInfo("max_objects", "int", default: "5", "most objects per scene", range: 1...16),
+        ParameterInfo("min_objects", "int", default: "2", "fewest objects per scene", range: 1...12),
+        ParameterInfo("max_objects", "int", default: "5", "most objects per scene", range: 1...12),
         ParameterInfo("cache", "bool", default: "true", "keep rendered samples under $MSQ_CACHE or ~/.cache/modsquad"),
     ]
 

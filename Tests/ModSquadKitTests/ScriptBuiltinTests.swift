@@ -51,7 +51,7 @@ final class ScriptBuiltinTests: XCTestCase {
         m.blocks
         """)
         XCTAssertEqual(out, "[\"MoA 4/top-2 d4 + MoE 4/top-2 h24\", \"MoA 4/top-2 + MoE 4/top-2\"]\n")
-        assertError(execError(i, "block(mlp: \"moe\", width: 0)"), .argument, line: 1, column: 19, "width", "at least 1")
+        assertError(execError(i, "block(mlp: \"moe\", width: 0)"), .argument, line: 1, column: 19, "width", "must be in [1, 262144], got 0")
     }
 
     func testStepShowsEveryLossTermAndContinues() {
@@ -203,7 +203,7 @@ final class ScriptBuiltinTests: XCTestCase {
         XCTAssertTrue(e?.message.contains("no training steps logged yet") ?? false)
         XCTAssertEqual(e?.location?.column, 1)
         let t = execError(i, "extract(m, \"tmap\", threshold: -1)")
-        XCTAssertTrue(t?.message.contains("parameter 'threshold' must be a usage percentage within 0...100, got -1") ?? false, t?.message ?? "")
+        XCTAssertTrue(t?.message.contains("parameter 'threshold' must be in [0, 100], got -1") ?? false, t?.message ?? "")
         let u = execError(i, "plot_experts(m, \"x.png\")")
         XCTAssertTrue(u?.message.hasPrefix("plot_experts: no expert usage statistics yet") ?? false, "named once: \(u?.message ?? "")")
     }

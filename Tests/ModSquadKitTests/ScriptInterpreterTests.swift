@@ -56,7 +56,7 @@ final class ScriptInterpreterTests: XCTestCase {
         assertError(execError(i, "len([1], value: [2])"), .argument, line: 1, column: 10, "'value' is given twice")
         assertError(execError(i, "train(data, m)"), .argument, line: 1, column: 7, "parameter 'model' expects a model or a list, got a dataset")
         assertError(execError(i, "squad(layout: \"twisted\")"), .argument, line: 1, column: 7, "parameter 'layout' expects one of \"alternate\"")
-        assertError(execError(i, "train(m, data, batch: 0)"), .argument, line: 1, column: 16, "parameter 'batch' must be at least 1")
+        assertError(execError(i, "train(m, data, batch: 0)"), .argument, line: 1, column: 16, "parameter 'batch' must be in [1, 65536], got 0")
         assertError(execError(i, "toy(trian: 10)"), .argument, line: 1, column: 5, "toy has no parameter 'trian'", "did you mean 'train'?")
         assertError(execError(i, "toy(tasks: [\"nope\"])"), .argument, line: 1, column: 5, "toy: parameter 'tasks' has unknown task 'nope'")
         assertError(execError(i, "squad(tasks: [\"tsge\"])"), .argument, line: 1, column: 7, "names no task plugin: 'tsge'", "did you mean 'tseg'?")

@@ -42,8 +42,12 @@ final class ScriptParserTests: XCTestCase {
         guard case let .member(base, "params", _) = try expr("m.blocks.params"), case .member(_, "blocks", _) = base.kind else { return XCTFail("member chain") }
         guard case let .index(b, i) = try expr("data.tasks[0]"), case .member = b.kind, case .number(0) = i.kind else { return XCTFail("index") }
         // precedence: 1 + 2 * 3 is 1 + (2 * 3)
-        guard case let .binary(.add, l, r) = try expr("1 + 2 * 3"), case .number(1) = l.kind, case .binary(.mul, _, _) = r.kind else { return XCTFail("precedence") }
-        guard case let .binary(.mul, pl, _) = try expr("(1 + 2) * 3"), case .binary(.add, _, _) = pl.kind else { return XCTFail("parentheses") }
+        guard case let .chain(l, links) = try expr("1 + 2 * 3"), case .number(1) = l.kind, links.count == 1, links[0].op == .add,
+              case let .chain(_, inner) = links[0].rhs.kind, inner.map(\.op) == [.mul] else { return XCTFail("precedence") }
+        guard case let .chain(pl, pk) = try expr("(1 + 2) * 3"), pk.map(\.op) == [.mul], case .chain(_, let sum) = pl.kind, sum.map(\.op) == [.add] else { return XCTFail("parentheses") }
+        // a chain of one precedence level is one flat node, left to right
+        guard case let .chain(_, ops) = try expr("1 - 2 + 3 - 4"), ops.map(\.op) == [.sub, .add, .sub] else { return XCTFail("flat chain") }
+        guard case .binary(.less, _, _) = try expr("1 + 2 < 4") else { return XCTFail("comparison") }
         guard case .negate = try expr("-x") else { return XCTFail("negate") }
         guard case .list(let l) = try expr("[1, [2, 3], ]"), l.count == 2 else { return XCTFail("nested list with trailing comma") }
         guard case .call(_, let a) = try expr("f()"), a.isEmpty else { return XCTFail("empty call") }

@@ -291,9 +291,17 @@ final class GuardTests: XCTestCase {
 
 final class ConfigGuardTests: XCTestCase {
     func testAModelTooLargeForMemoryIsRefusedUpFront() throws {
-        var c = try Toy.config()
-        c.dim = 20_000_000
+        var c = try Toy.config(layout: "both")
+        c.dim = 16384; c.moeHidden = 262_144   // within every range, far beyond memory
         XCTAssertThrowsError(try SquadModel(c)) { XCTAssertTrue("\($0)".contains("GiB for weights, gradients and optimizer state"), "\($0)") }
+        // task heads count: a 100,000-class head on a 4096-wide model is 4e8 parameters of its own
+        var h = try Toy.config()
+        let without = h.estimatedParameters
+        h.dim = 4096
+        let wide = h.estimatedParameters
+        h.tasks.append(TaskSpec("big", kind: .global, channels: 100_000, loss: .crossEntropy))
+        XCTAssertGreaterThan(h.estimatedParameters - wide, 4096 * 100_000)
+        XCTAssertGreaterThan(wide, without)
         let ok = try Toy.config()
         let m = try SquadModel(ok)
         XCTAssertEqual(ok.estimatedParameters / Double(m.parameterCount), 1, accuracy: 0.1, "the estimate is close to the real count")

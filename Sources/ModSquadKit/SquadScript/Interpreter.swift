@@ -49,6 +49,8 @@ public enum ScriptInterrupt {
 }
 
 public final class Interpreter {
+    /// Values the language builds from other values stay below these (a doubling loop would exhaust memory).
+    public static let maxListItems = 10_000_000, maxStringBytes = 64 << 20
     public private(set) var variables: [String: Value] = [:]
     public private(set) var variableOrder: [String] = []
     public let table: BuiltinTable
@@ -219,9 +221,18 @@ public final class Interpreter {
             }
         case let (.less, .string(x), .string(y)): return .bool(x < y)
         case let (.greater, .string(x), .string(y)): return .bool(x > y)
-        case let (.add, .string(x), .string(y)): return .string(x + y)
-        case let (.add, .list(x), .list(y)): return .list(x + y)
-        case let (.mul, .list(x), .number(n)) where n == n.rounded() && n >= 0 && n < 1e6:
+        case let (.add, .string(x), .string(y)):
+            guard x.utf8.count + y.utf8.count <= Interpreter.maxStringBytes else {
+                throw ScriptError(.value, "the joined string would exceed \(Interpreter.maxStringBytes / 1_048_576) MiB", at: loc)
+            }
+            return .string(x + y)
+        case let (.add, .list(x), .list(y)):
+            guard x.count + y.count <= Interpreter.maxListItems else { throw ScriptError(.value, "the joined list would exceed \(Interpreter.maxListItems) items", at: loc) }
+            return .list(x + y)
+        case let (.mul, .list(x), .number(n)) where n == n.rounded() && n >= 0 && n < 1e15:
+            guard Double(x.count) * n <= Double(Interpreter.maxListItems) else {
+                throw ScriptError(.value, "\(x.count) items × \(formatNumber(n)) would exceed \(Interpreter.maxListItems) items", at: loc)
+            }
             return .list(Array([[Value]](repeating: x, count: Int(n)).joined()))
         default:
             let verb = ["+": "add", "-": "subtract", "*": "multiply", "/": "divide", "<": "compare", ">": "compare"][op.rawValue] ?? op.rawValue
