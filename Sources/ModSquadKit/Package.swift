@@ -3,13 +3,18 @@
 // plugins and outside plugins all link, so Swift types are shared across dlopen.
 import PackageDescription
 
-// Kernels are compiled optimised in every configuration: debug Swift loops are
+// Every module is compiled optimised in every configuration: debug Swift loops are
 // 10-100x slower, and the tests train small models.
 // Debug builds stay per-file (whole-module mode breaks SwiftPM's debug index store).
-let fast: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
-    .unsafeFlags(["-Ounchecked", "-no-whole-module-optimization", "-target-cpu", "haswell"], .when(configuration: .debug)),
-]
+// -Ounchecked (no overflow or precondition traps) only where the kernels are: tensor ops and the MoE layers.
+// The rest, which user input reaches first (language, data, file I/O, optimizers, plugin API, plots), keeps
+// Swift's checks, so a bug there traps instead of running on as undefined behaviour; `msq bench` measured the
+// training step the same either way (docs/performance.md, "Checked builds").
+func optimised(_ mode: String) -> [SwiftSetting] {
+    [.unsafeFlags([mode, "-target-cpu", "haswell"], .when(configuration: .release)),
+     .unsafeFlags([mode, "-no-whole-module-optimization", "-target-cpu", "haswell"], .when(configuration: .debug))]
+}
+let fast = optimised("-Ounchecked"), checked = optimised("-O")
 
 let package = Package(
     name: "ModSquadKit",
@@ -31,17 +36,17 @@ let package = Package(
         .target(name: "SquadTensor", dependencies: ["CBLAS"], path: "SquadTensor",
                 swiftSettings: fast),
         .target(name: "SquadNN", dependencies: ["SquadTensor"], path: "SquadNN",
-                swiftSettings: fast),
+                swiftSettings: checked),
         .target(name: "ModSquad", dependencies: ["SquadTensor", "SquadNN"], path: "ModSquad",
                 swiftSettings: fast),
         .target(name: "SquadPluginAPI", dependencies: ["SquadTensor", "SquadNN", "ModSquad"], path: "SquadPluginAPI",
-                swiftSettings: fast),
+                swiftSettings: checked),
         .target(name: "SquadData", dependencies: ["SquadTensor", "SquadNN", "ModSquad", "SquadPluginAPI", "CZlib", "CCairo"], path: "SquadData",
-                swiftSettings: fast),
+                swiftSettings: checked),
         .target(name: "SquadPlot", dependencies: ["SquadTensor", "ModSquad", "SquadPluginAPI", "CCairo"], path: "SquadPlot",
-                swiftSettings: fast),
+                swiftSettings: checked),
         .target(name: "SquadScript", dependencies: ["SquadTensor", "SquadNN", "ModSquad", "SquadPluginAPI", "SquadData", "SquadPlot"],
-                path: "SquadScript", swiftSettings: fast),
+                path: "SquadScript", swiftSettings: checked),
     ],
     swiftLanguageModes: [.v5]
 )
