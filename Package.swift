@@ -10,15 +10,21 @@ let package = Package(
     ],
     dependencies: [
         .package(path: "Sources/ModSquadKit"),
+        // HMAC-SHA256 signatures of Jupyter messages (msq kernel).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .executableTarget(
             name: "msq",
             dependencies: [.product(name: "ModSquadKit", package: "ModSquadKit"), "BuiltinPlugins",
                            .product(name: "CCairo", package: "ModSquadKit"),
-                           .product(name: "CReadline", package: "ModSquadKit")],
+                           .product(name: "CReadline", package: "ModSquadKit"),
+                           "CZMQ", .product(name: "Crypto", package: "swift-crypto")],
             path: "Sources/msq",
             exclude: ["../ModSquadKit"]),
+        // ZeroMQ for the Jupyter kernel (msq kernel).
+        .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", pkgConfig: "libzmq",
+                       providers: [.apt(["libzmq3-dev"])]),
         .target(
             name: "BuiltinPlugins",
             dependencies: [.product(name: "ModSquadKit", package: "ModSquadKit")],

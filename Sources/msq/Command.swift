@@ -1,4 +1,4 @@
-// Sub-command dispatch for msq: the REPL (no arguments), run, doctor / --version, bench, example.
+// Sub-command dispatch for msq: the REPL (no arguments), run, doctor / --version, bench, example, kernel, convert.
 import Foundation
 import SquadTensor
 import CCairo
@@ -27,6 +27,8 @@ enum MSQCommand {
             case "repl": return REPL().run()
             case "bench": return try Bench.run(Array(args.dropFirst()))
             case "example": return try Example.run(Array(args.dropFirst()))
+            case "kernel": return KernelCommand.run(Array(args.dropFirst()))
+            case "convert": return ConvertCommand.run(Array(args.dropFirst()))
             case "-h", "--help", "help": print(usage); return 0
             default:
                 FileHandle.standardError.write("msq: unknown command '\(cmd)'\n\(usage)\n".data(using: .utf8)!)
@@ -48,6 +50,8 @@ enum MSQCommand {
         [--threads N] [--steps N] [--extracted [--save DIR]] [--checkpoint FILE] [--json]
                              benchmarks: medians, GFLOP/s, peak RSS (docs/performance.md)
       example [--steps N]        train a small ViT on a toy task (the engine's smoke run)
+      kernel -f CONNECTION_FILE  the Jupyter kernel (kernel install [--user | --prefix DIR] writes its kernelspec)
+      convert a.msq a.ipynb      a notebook to Jupyter's format and back (no execution)
     """
 
     static func doctor() -> String {
