@@ -62,9 +62,9 @@ round_trip(kc, 'data = scenes(size: 32, train: 256, test: 64, tasks: ["segment",
 gaps = []
 for i in range(3):
     msg_id = kc.execute('train(m, data, steps: 20, batch: 16)\nplot_experts(m, "experts-%d.png")' % i)
-    kc.get_shell_msg(timeout=600)
     msgs = []
-    wait_idle(kc, msg_id, msgs)
+    wait_idle(kc, msg_id, msgs)   # read IOPub as it arrives (the reply waits in its queue)
+    kc.get_shell_msg(timeout=600)
     last_progress = max(t for t, m in msgs if m["msg_type"] in ("update_display_data", "stream"))
     png = min(t for t, m in msgs if m["msg_type"] == "display_data" and "image/png" in m["content"]["data"])
     gaps.append(png - last_progress)
