@@ -22,8 +22,9 @@ let package = Package(
                            "CZMQ", .product(name: "Crypto", package: "swift-crypto")],
             path: "Sources/msq",
             exclude: ["../ModSquadKit"]),
-        // ZeroMQ for the Jupyter kernel (msq kernel).
-        .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", pkgConfig: "libzmq",
+        // ZeroMQ for the Jupyter kernel (msq kernel). zmq.h is in /usr/include; libzmq's pkg-config
+        // flags (krb5, pgm include folders) are ones SwiftPM refuses, so none are read.
+        .systemLibrary(name: "CZMQ", path: "Sources/CZMQ",
                        providers: [.apt(["libzmq3-dev"])]),
         .target(
             name: "BuiltinPlugins",
