@@ -95,7 +95,7 @@ public enum NotebookExport {
         let nb: [String: Any] = [
             "nbformat": 4, "nbformat_minor": 5,
             "metadata": [
-                "kernelspec": ["name": "msq", "display_name": "msq (ModSquad)", "language": "msq"],
+                "kernelspec": ["name": "msq", "display_name": "ModSquad (msq)", "language": "msq"],
                 "language_info": ["name": "msq", "file_extension": ".msq", "mimetype": "text/x-msq"],
                 "msq": ["source": notebook],
             ] as [String: Any],
