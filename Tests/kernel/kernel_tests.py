@@ -159,6 +159,23 @@ def interrupt():
             assert 0 < steps < 500 * 4, steps
             reply, msgs = execute(kc, "step(m, data, batch: 16)")
             assert reply["status"] == "ok" and ("step %d " % (steps + 1)) in text_of(msgs), text_of(msgs)
+        # a long op that is not training (evaluating 20,000 images one by one) is given up at the next
+        # batch, however many interrupts arrive, and the kernel and the model stay
+        reply, msgs = execute(kc, "m.step")
+        before = text_of(msgs).strip()
+        msg_id = kc.execute('big = scenes(size: 16, train: 20000, test: 16, tasks: ["segment", "depth"])\n'
+                            'eval(m, big, split: "train", batch: 1)')
+        time.sleep(3)
+        km.interrupt_kernel()
+        time.sleep(0.2)
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=60)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "interrupted", reply["content"]
+        collect(kc, msg_id)
+        assert km.is_alive()
+        reply, msgs = execute(kc, "m.step")
+        assert reply["status"] == "ok" and text_of(msgs).strip() == before, (before, text_of(msgs))
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
