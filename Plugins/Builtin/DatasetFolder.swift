@@ -6,7 +6,7 @@ import SquadData
 
 public final class FolderPlugin: DatasetPlugin {
     public let name = "folder"
-    public let summary = "your data: a folder with manifest.csv (image PNG, then name:kind columns; kinds class, value, dense, rgb, normal, segment)"
+    public let summary = "your data: a folder with manifest.csv (image PNG, then name:kind columns; kinds class, value, dense, rgb, normal, segment; see docs/data.md)"
     public let parameters = [
         ParameterInfo("path", "string", "the folder holding manifest.csv (or the .csv file itself)"),
         ParameterInfo("test", "number", default: "0.2", "share of rows held out for testing when there is no split column", range: 0...1),
