@@ -212,7 +212,7 @@ public final class BuiltinTable: @unchecked Sendable {
 
 /// The builtins of the language itself (each part lists its own).
 func coreBuiltins() -> [Builtin] {
-    let parts: [[Builtin]] = [basicBuiltins(), modelBuiltins(), trainingBuiltins(), exportBuiltins(), trivialBuiltins(), extraBuiltins()]
+    let parts: [[Builtin]] = [basicBuiltins(), modelBuiltins(), trainingBuiltins(), exportBuiltins(), predictBuiltins(), trivialBuiltins(), extraBuiltins()]
     return parts.flatMap { $0 }
 }
 

@@ -80,6 +80,8 @@ public final class ModelValue: ScriptObject {
     var pendingRestore: (extra: [String: Tensor], step: Int)?
     /// Data streams by dataset, split and batch size: training continues where it stopped.
     var streams: [String: BatchStream] = [:]
+    /// The input normalisation restored from a checkpoint (predict applies it to a user's images).
+    var storedNormalization: (mean: [Float], std: [Float])?
     public private(set) var history: [StepLog] = []
     public private(set) var evals: [EvalPoint] = []
     /// Wall seconds spent in training steps (data, forward, backward, update), for cost tables.
@@ -174,9 +176,18 @@ public final class ModelValue: ScriptObject {
     /// What the language keeps beside the weights in a checkpoint: the model's kind, whether it trains with
     /// the MI loss (baselines do not), and its training seconds (for cost tables after `load`).
     var scriptMetadata: [String: String] {
-        ["msq.label": label, "msq.uses_mi": usesMI ? "1" : "0", "msq.train_seconds": String(trainSeconds)]
+        var m = ["msq.label": label, "msq.uses_mi": usesMI ? "1" : "0", "msq.train_seconds": String(trainSeconds)]
+        if let n = inputNormalization {   // "mean,mean,…;std,std,…" per image channel
+            m["msq.normalization"] = n.mean.map { "\($0)" }.joined(separator: ",") + ";" + n.std.map { "\($0)" }.joined(separator: ",")
+        }
+        return m
     }
     func restoreScriptMetadata(_ meta: [String: String]) {
+        if let n = meta["msq.normalization"]?.split(separator: ";").map({ $0.split(separator: ",").compactMap { Float($0) } }),
+           n.count == 2, n[0].count == model.config.channels, n[1].count == n[0].count,
+           n.joined().allSatisfy({ $0.isFinite }), n[1].allSatisfy({ $0 > 0 }) {
+            storedNormalization = (n[0], n[1])
+        }
         if let l = meta["msq.label"], !l.isEmpty { label = l }
         if let u = meta["msq.uses_mi"] { usesMI = u != "0" }
         if let s = meta["msq.train_seconds"].flatMap(Double.init), s.isFinite, s >= 0 { trainSeconds = s }
