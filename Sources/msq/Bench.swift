@@ -3,6 +3,7 @@
 // kernels in ns per element at 1 and N threads.
 import Foundation
 import SquadTensor
+import ModSquad
 
 struct BenchOptions {
     var threads = Engine.threads
@@ -78,7 +79,7 @@ func timeRuns(_ reps: Int, _ body: () throws -> Void) rethrows -> [Double] {
 enum Bench {
     static func run(_ args: [String]) throws -> Int32 {
         let opts = try BenchOptions(args)
-        guard let what = opts.rest.first else { throw CommandError("bench: say what to run: gemm | kernels | train | infer | memory") }
+        guard let what = opts.rest.first else { throw CommandError("bench: say what to run: gemm | kernels | train | infer | memory | allreduce") }
         var rows: [[String: Any]] = []
         switch what {
         case "gemm": rows = try gemm(opts)
@@ -87,13 +88,17 @@ enum Bench {
             var o = opts
             if !args.contains("--steps") && !args.contains("--reps") { o.reps = 1000 }
             rows = try BenchModel.memory(o)
+        case "allreduce":
+            var o = opts
+            if !args.contains("--steps") && !args.contains("--reps") { o.reps = 20 }
+            rows = try Parallel.benchAllReduce(o, configs: args.contains("--config") ? [opts.config] : ["a", "b"])
         case "train", "infer":
             var o = opts
             if !args.contains("--steps") && !args.contains("--reps") { o.reps = what == "train" ? 10 : 20 }
             rows = try BenchModel.run(mode: what, o)
-        default: throw CommandError("bench: unknown benchmark '\(what)' (gemm, kernels, train, infer, memory)")
+        default: throw CommandError("bench: unknown benchmark '\(what)' (gemm, kernels, train, infer, memory, allreduce)")
         }
-        if opts.json {
+        if opts.json && Distributed.isRoot {
             let data = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }

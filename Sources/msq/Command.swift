@@ -20,6 +20,11 @@ enum MSQCommand {
             args.removeFirst(2)
         }
         guard let cmd = args.first else { return REPL().run() }
+        // Under mpirun: MPI starts for the commands that use it; the REPL and the rest stay single-process.
+        if ["run", "bench", "doctor"].contains(cmd) {
+            guard Parallel.start() else { return 1 }
+        }
+        defer { Parallel.finish() }
         do {
             switch cmd {
             case "doctor", "--version", "version": print(doctor()); return 0
@@ -46,7 +51,7 @@ enum MSQCommand {
       run nb.msq [--report out.md] [--ipynb out.ipynb] [--keep-going] [--fast]
                                  run a notebook cell by cell (exit 1 on the first failing cell)
       doctor | --version         versions, BLAS core and threads in use
-      bench gemm|kernels|train|infer|memory [--config a|b|vit] [--experts N] [--top-k K]
+      bench gemm|kernels|train|infer|memory|allreduce [--config a|b|vit] [--experts N] [--top-k K]
         [--threads N] [--steps N] [--extracted [--save DIR]] [--checkpoint FILE] [--json]
                              benchmarks: medians, GFLOP/s, peak RSS (docs/performance.md)
       example [--steps N]        train a small ViT on a toy task (the engine's smoke run)
@@ -54,6 +59,7 @@ enum MSQCommand {
       convert a.msq a.ipynb      a notebook to Jupyter's format and back (no execution)
     """
 
+    /// One rank of several prints nothing but errors (doctor prints on every rank: it says which rank it is).
     static func doctor() -> String {
         let cairo = String(cString: cairo_version_string())
         return """
@@ -61,6 +67,7 @@ enum MSQCommand {
         BLAS: OpenBLAS core \(BLAS.coreName), \(BLAS.threads) BLAS thread(s) × \(Engine.threads) engine threads (\(BLAS.config))
         OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")
         engine threads: \(Engine.threads)
+        \(Parallel.doctorLine)
         cairo \(cairo), readline \(String(format: "%d.%d", msq_rl_readline_version() >> 8, msq_rl_readline_version() & 0xff))
         """
     }

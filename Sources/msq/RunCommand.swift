@@ -1,6 +1,7 @@
 // msq run nb.msq [--report out.md] [--ipynb out.ipynb] [--keep-going] [--fast]: runs a notebook cell by cell; exit 1 on a failing cell.
 import Foundation
 import SquadScript
+import ModSquad
 
 enum RunCommand {
     static let usage = "usage: msq run notebook.msq [--report out.md] [--ipynb out.ipynb] [--keep-going] [--fast]"
@@ -31,18 +32,22 @@ enum RunCommand {
         let text: String
         do { text = try Notebook.readText(url, name: nb) } catch let e as ScriptError { fail("msq run: \(e.message)"); return 1 } catch { fail("msq run: cannot read \(nb): \(error)"); return 1 }
 
-        let echo = StandardOutput(terminal: false)
+        // Under mpirun only rank 0 prints and writes the report; the others show only their errors.
+        let root = Distributed.isRoot
+        let echo: ScriptOutput = root ? StandardOutput(terminal: false) : SilentOutput()
         let interp = Interpreter(output: echo)
         let runner = NotebookRunner(interpreter: interp)
         let file = SourceFile(name: nb, text: text)
         let start = Date()
         var failed = 0
         let results = runner.run(file, keepGoing: keepGoing, echo: echo, willRun: { cell, n in
-            print("── [\(n)] " + (cell.title.isEmpty ? "cell at line \(cell.firstLine)" : cell.title))
+            if root { print("── [\(n)] " + (cell.title.isEmpty ? "cell at line \(cell.firstLine)" : cell.title)) }
             fflush(stdout)
         }, didRun: { r in
             if let e = r.error {
                 failed += 1
+                // Ranks could go separate ways after an error, so a parallel run ends at its first one.
+                if Distributed.isParallel { Parallel.failJob(e.rendered) }
                 fflush(stdout)
                 fputs(e.rendered + "\n", stderr)
                 fflush(stderr)
@@ -51,6 +56,7 @@ enum RunCommand {
         let seconds = Date().timeIntervalSince(start)
         let name = url.lastPathComponent
         var status: Int32 = failed > 0 ? 1 : 0
+        if !root { return status }
         if let r = report {
             let out = URL(fileURLWithPath: r, relativeTo: cwd).standardizedFileURL
             let md = NotebookExport.markdown(results, notebook: name, reportURL: out, seconds: seconds)

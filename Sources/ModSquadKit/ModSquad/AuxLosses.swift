@@ -51,8 +51,11 @@ public enum AuxLoss {
     }
 
     /// The MI loss of one layer's routing (the authors' estimate).
+    /// In a data-parallel step A and N are those of the global batch (summed over the ranks).
     public static func mutualInformation(_ rec: RouterRecord) throws -> Tensor {
-        try mutualInformation(taskExpertMass(rec), tokens: rec.segments.reduce(0) { $0 + $1.count })
+        let n = rec.segments.reduce(0) { $0 + $1.count }
+        guard Distributed.globalBatch else { return try mutualInformation(taskExpertMass(rec), tokens: n) }
+        return try mutualInformation(Distributed.allReduced(taskExpertMass(rec)), tokens: n * Distributed.size)
     }
 
     /// The PyTorch reference's estimate: P(t) = 1/T, P(t,e) = P(e|t)/T, P(e) = Σ_t P(t,e),
@@ -68,17 +71,24 @@ public enum AuxLoss {
 
     /// The reference's estimate from one layer's routing: P(e|t) = mean of p over the task's rows.
     public static func mutualInformationUniformTasks(_ rec: RouterRecord) throws -> Tensor {
-        let mass = try taskExpertMass(rec)                            // [T, E]
-        let inv = Tensor(rec.segments.map { 1 / Float(max($0.count, 1)) })
+        var mass = try taskExpertMass(rec)                            // [T, E]
+        let ranks = Distributed.globalBatch ? Distributed.size : 1
+        if ranks > 1 { mass = try Distributed.allReduced(mass) }
+        let inv = Tensor(rec.segments.map { 1 / Float(max($0.count * ranks, 1)) })
         return try mutualInformationUniformTasks(mass.scaleRows(inv))
     }
 
     /// Switch balance: E · Σ_e (Σ_rows p_e / Σ p) · (count_e / Σ count). -> [1]
+    /// In a data-parallel step the mass and counts are those of the global batch.
     public static func switchBalance(_ rec: RouterRecord) throws -> Tensor {
-        let mass = try rec.probs.sum(axis: 0)                      // [E]
+        var mass = try rec.probs.sum(axis: 0)                      // [E]
         let width = rec.probs.shape[1]
         var counts = [Float](repeating: 0, count: width)
         for c in rec.routerChoices where c >= 0 { counts[c] += 1 }
+        if Distributed.globalBatch {
+            mass = try Distributed.allReduced(mass)
+            try counts.withUnsafeMutableBufferPointer { try Distributed.world.allReduceSum($0.baseAddress!, count: width) }
+        }
         let total = counts.reduce(0, +)
         let f = Tensor(counts.map { $0 / max(total, 1) })
         let massTotal = mass.array.reduce(0, +)

@@ -156,7 +156,9 @@ public final class Router: Module {
             logits = try Tensor.concat(zip(parts, segments).map { try $0.0.matmul(weight(for: $0.1.task)) }, axis: 0)
         }
         if training && options.noiseStd > 0 {
-            logits = try logits.add(Tensor.normal(logits.shape, std: options.noiseStd, rng: &rng))
+            let noise = Distributed.globalBatch ? Router.shardNoise(logits.shape, segments: segments, std: options.noiseStd, rng: &rng)
+                : Tensor.normal(logits.shape, std: options.noiseStd, rng: &rng)
+            logits = try logits.add(noise)
         }
         let probs = try logits.softmax() + 1e-4
         var routerChoices: [Int]
@@ -186,6 +188,18 @@ public final class Router: Module {
         let record = RouterRecord(layer: layer, experts: outputs, topK: k, segments: segments, probs: probs,
                                   logits: logits, choices: choices, routerChoices: routerChoices, dropped: 0)
         return (record, try gates.reshaped([r * k]))
+    }
+}
+
+extension Router {
+    /// This rank's rows of the noise one process draws for the global batch (each segment's rows are the
+    /// ranks' shards in rank order), so noisy gating does not depend on the number of ranks.
+    static func shardNoise(_ shape: [Int], segments: [TaskSegment], std: Float, rng: inout RNG) -> Tensor {
+        let n = Distributed.size, r = Distributed.rank, e = shape[1]
+        let all = Tensor.normal([shape[0] * n, e], std: std, rng: &rng)
+        let out = Tensor(zeros: shape)
+        for s in segments { (out.data + s.start * e).update(from: all.data + (s.start * n + r * s.count) * e, count: s.count * e) }
+        return out
     }
 }
 

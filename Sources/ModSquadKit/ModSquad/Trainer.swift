@@ -170,39 +170,74 @@ public final class Trainer {
         optimizer.lr = lr
         // A failing step (bad target, a plugin's error) leaves the model and tape as they were.
         let (total, tl, aux, recs): (Tensor, [(String, Tensor)], [(String, Tensor)], [RouterRecord])
+        // Data-parallel: each rank holds its shard of the global batch; batch statistics are global,
+        // gradients are averaged over the ranks before the guard, clipping and AdamW (identical on all).
+        let parallel = Distributed.isParallel
+        Distributed.globalBatch = parallel
+        defer { Distributed.globalBatch = false }
+        var log: (total: Float, tasks: [(String, Float)], aux: [(String, Float)])
         do {
             (total, tl, aux, recs) = try objective(images, targets, tasks: trainTasks)
             try total.backward()
+            log = (total.scalar, tl.map { ($0.0, $0.1.scalar) }, aux.map { ($0.0, $0.1.scalar) })
+            if parallel {
+                try Distributed.averageGradients(optimizer.params.map(\.tensor))
+                log = try averagedOverRanks(log)
+            }
         } catch {
             Autograd.reset(); model.zeroGrad(); for s in sigma.values { s.grad = nil }
             throw error
         }
         // Non-finite guard: a step whose loss or gradients hold NaN/Inf is skipped with the
         // weights untouched; after maxBadSteps such steps in a row training stops.
-        if let problem = nonFinite(total: total, tasks: tl, aux: aux) {
+        if let problem = nonFinite(total: log.total, tasks: log.tasks, aux: log.aux) {
             model.zeroGrad(); for s in sigma.values { s.grad = nil }
             skippedInARow += 1
             skippedSteps += 1
             if skippedInARow >= options.maxBadSteps {
                 throw TrainingError.diverged(step: step, count: skippedInARow, last: problem)
             }
-            return StepLog(step: step, total: total.scalar, taskLosses: tl.map { ($0.0, $0.1.scalar) },
-                           aux: aux.map { ($0.0, $0.1.scalar) }, lr: lr, dropped: 0, skipped: problem)
+            return StepLog(step: step, total: log.total, taskLosses: log.tasks, aux: log.aux, lr: lr, dropped: 0, skipped: problem)
         }
         skippedInARow = 0
         if options.clipNorm > 0 { clipGradNorm(optimizer.params, maxNorm: options.clipNorm) }
         optimizer.step()
         model.zeroGrad()
         for s in sigma.values { s.grad = nil }
-        model.usage.update(recs)
+        var dropped = recs.reduce(0) { $0 + $1.dropped }
+        if parallel {
+            let counts = try globalCounts(recs)
+            model.usage.update(recs, counts: counts)
+            dropped = Int(try Distributed.sum([Double(dropped)])[0])
+        } else {
+            model.usage.update(recs)
+        }
         step += 1
-        return StepLog(step: step, total: total.scalar, taskLosses: tl.map { ($0.0, $0.1.scalar) },
-                       aux: aux.map { ($0.0, $0.1.scalar) }, lr: lr, dropped: recs.reduce(0) { $0 + $1.dropped })
+        return StepLog(step: step, total: log.total, taskLosses: log.tasks, aux: log.aux, lr: lr, dropped: dropped)
+    }
+
+    /// Loss values averaged over the ranks: task losses are means over each shard, so their average is the
+    /// global batch's; aux terms on global statistics are equal on every rank and stay as they are.
+    func averagedOverRanks(_ l: (total: Float, tasks: [(String, Float)], aux: [(String, Float)])) throws
+        -> (total: Float, tasks: [(String, Float)], aux: [(String, Float)]) {
+        let v = try Distributed.sum([Double(l.total)] + l.tasks.map { Double($0.1) } + l.aux.map { Double($0.1) })
+        let n = Double(Distributed.size)
+        let tasks = l.tasks.enumerated().map { ($0.element.0, Float(v[1 + $0.offset] / n)) }
+        let aux = l.aux.enumerated().map { ($0.element.0, Float(v[1 + l.tasks.count + $0.offset] / n)) }
+        return (Float(v[0] / n), tasks, aux)
+    }
+
+    /// Selection counts per record and task segment, summed over the ranks.
+    func globalCounts(_ recs: [RouterRecord]) throws -> [[[Int]]] {
+        let local = recs.map { $0.selectionCounts() }
+        let flat = try Distributed.sum(local.flatMap { $0.flatMap { $0.map(Double.init) } })
+        var o = 0
+        return local.map { $0.map { row in row.map { _ in defer { o += 1 }; return Int(flat[o].rounded()) } } }
     }
 
     /// Names what went non-finite: a task's loss, an aux term, or the first parameter whose gradient did.
-    func nonFinite(total: Tensor, tasks: [(String, Tensor)], aux: [(String, Tensor)]) -> String? {
-        if total.scalar.isFinite {
+    func nonFinite(total: Float, tasks: [(String, Float)], aux: [(String, Float)]) -> String? {
+        if total.isFinite {
             for p in optimizer.params {
                 guard let g = p.tensor.grad else { continue }
                 if let i = (0..<g.count).first(where: { !g.data[$0].isFinite }) {
@@ -211,9 +246,9 @@ public final class Trainer {
             }
             return nil
         }
-        for (t, l) in tasks where !l.scalar.isFinite { return "loss of task '\(t)' is \(l.scalar)" }
-        for (t, l) in aux where !l.scalar.isFinite { return "aux loss '\(t)' is \(l.scalar)" }
-        return "total loss is \(total.scalar)"
+        for (t, l) in tasks where !l.isFinite { return "loss of task '\(t)' is \(l)" }
+        for (t, l) in aux where !l.isFinite { return "aux loss '\(t)' is \(l)" }
+        return "total loss is \(total)"
     }
 
     /// Restores the step counter and loss weights from a checkpoint: a saved σ the trainer lacks (it was

@@ -19,9 +19,14 @@ public final class UsageStats {
     public init() {}
 
     public func update(_ records: [RouterRecord]) {
-        for rec in records {
+        update(records, counts: records.map { $0.selectionCounts() })
+    }
+
+    /// Updates from given selection counts per record and segment (the global batch's, in a data-parallel step).
+    public func update(_ records: [RouterRecord], counts all: [[[Int]]]) {
+        for (rec, recCounts) in zip(records, all) {
             if ema[rec.layer] == nil { ema[rec.layer] = [:]; layers.append(rec.layer) }
-            for (seg, counts) in zip(rec.segments, rec.selectionCounts()) {
+            for (seg, counts) in zip(rec.segments, recCounts) {
                 var f = ema[rec.layer]![seg.task] ?? [Double](repeating: 0, count: rec.experts)
                 if f.count != counts.count { f = [Double](repeating: 0, count: counts.count) }
                 for e in 0..<counts.count { f[e] = momentum * f[e] + (1 - momentum) * Double(counts[e]) }

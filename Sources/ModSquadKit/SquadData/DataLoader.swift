@@ -43,6 +43,8 @@ public final class DataLoader {
     public var normalization: (mean: [Float], std: [Float])?
     /// The next batch is batch `position` of epoch `epoch`.
     public private(set) var epoch = 0, position = 0
+    /// Data-parallel: this rank's part (rank, ranks) of every batch; batchSize stays the global batch.
+    public var shard: (rank: Int, size: Int)? = nil
     private var order: [Int] = []
     private var orderEpoch = -1
 
@@ -80,13 +82,23 @@ public final class DataLoader {
             throw DataError.invalid("\(dataset.name): the \(split.rawValue) split has \(dataset.count(split)) samples, fewer than one batch of \(batchSize)" + (dropLast ? " (drop the last partial batch is on)" : ""))
         }
         if position >= per { epoch += position / per; position %= per }
-        let idx = indices(epoch: epoch, position: position)
-        var (images, targets) = try dataset.batch(split, idx)
+        var idx = indices(epoch: epoch, position: position)
+        // Flips are drawn for the whole global batch, then this rank keeps its shard's samples and flips.
+        var mask: [Bool] = []
         if augment {
             var rng = RNG(seed: sampleSeed(seed ^ 0x666C_6970, UInt64(epoch), position))
-            let mask = idx.map { _ in rng.uniform() < 0.5 }
-            (images, targets) = try DataLoader.flip(images, targets, mask: mask, dataset: dataset)
+            mask = idx.map { _ in rng.uniform() < 0.5 }
         }
+        if let (r, n) = shard, n > 1 {
+            guard idx.count % n == 0 else {
+                throw DataError.invalid("\(dataset.name): the \(split.rawValue) batch of \(idx.count) samples is not divisible by the \(n) ranks of this run")
+            }
+            let per = idx.count / n
+            idx = Array(idx[(r * per)..<((r + 1) * per)])
+            if augment { mask = Array(mask[(r * per)..<((r + 1) * per)]) }
+        }
+        var (images, targets) = try dataset.batch(split, idx)
+        if augment { (images, targets) = try DataLoader.flip(images, targets, mask: mask, dataset: dataset) }
         if normalize {
             if normalization == nil { normalization = try DataLoader.statistics(dataset) }
             images = try DataLoader.normalized(images, normalization!)

@@ -289,7 +289,7 @@ func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> V
             ctx.output.write(r.summary + "\n")
             lastEval = r
         }
-        if let path = ckptPath, done == total || (saveEvery.map { done % $0 == 0 } ?? false) {
+        if let path = ckptPath, Distributed.isRoot, done == total || (saveEvery.map { done % $0 == 0 } ?? false) {
             let url = ctx.interpreter.resolve(path.replacingOccurrences(of: "{step}", with: String(done)))
             try Checkpoint.save(m.model, trainer: t, loader: (stream.epoch, stream.position),
                                 metadata: m.scriptMetadata.merging([trainDoneKey: String(done), trainTotalKey: String(total)]) { $1 }, to: url)

@@ -1,6 +1,7 @@
 // The interpreter: variables, evaluation of statements and expressions, argument binding against builtin signatures, output and interruption.
 import Foundation
 import Synchronization
+import ModSquad
 
 /// Where the language writes: text, pictures, and a progress meter that is redrawn on a terminal.
 public protocol ScriptOutput: AnyObject {
@@ -55,6 +56,8 @@ public final class Interpreter {
     public private(set) var variableOrder: [String] = []
     public let table: BuiltinTable
     public var output: ScriptOutput
+    /// Builtins that only write files: rank 0 runs them in a data-parallel run, the others skip them.
+    static let rootOnly: Set<String> = ["save", "save_batches"]
     /// Relative file paths in builtins resolve against this folder.
     public var directory: URL
     /// Counter for default plot file names.
@@ -284,6 +287,8 @@ public final class Interpreter {
                                   hint: "signature: \(b.signature)")
             }
         }
+        // Under mpirun, files (plots, saved models and batches) are written once, by rank 0.
+        if !Distributed.isRoot && (b.category == "plots" || Interpreter.rootOnly.contains(b.name)) { return .none }
         let ctx = CallContext(interpreter: self, builtin: b, location: loc, values: values, locations: locs, rest: rest)
         do { return try b.body(ctx) }
         catch var e as ScriptError { if e.location == nil { e.location = loc }; throw e }

@@ -109,6 +109,8 @@ extension ModelValue {
         let key = "\(ObjectIdentifier(data.dataset).hashValue)/\(split.rawValue)/\(batch)/\(shuffle)/\(augment)"
         if let s = streams[key] { return s }
         let s = try BatchStream(data, split: split, batchSize: batch, shuffle: shuffle, seed: seed, augment: augment)
+        // Training streams under mpirun: every rank draws the same global batch order and keeps its shard.
+        if shuffle && Distributed.isParallel { s.loader.shard = (Distributed.rank, Distributed.size) }
         streams[key] = s
         return s
     }
@@ -140,9 +142,16 @@ extension ModelValue {
     func trainSteps(_ data: DatasetValue, n: Int, batch: Int, settings: TrainSettings, registry: PluginRegistry,
                     meter: ProgressMeter?, startCount: Int = 0, each: ((StepLog) -> Void)? = nil) throws -> [StepLog] {
         try checkTasks(data)
+        if Distributed.isParallel && batch % Distributed.size != 0 {
+            throw ScriptError(.value, "\(DistributedError.batch(global: batch, ranks: Distributed.size))")
+        }
         let t = try ensureTrainer(registry)
         apply(settings, to: t)
         t.trainTasks = onlyTasks
+        // Rank 0's weights (initial, or a loaded or resumed checkpoint's) on every rank.
+        if Distributed.isParallel {
+            try Distributed.broadcast(model.parameters().map(\.tensor) + t.sigma.keys.sorted().map { t.sigma[$0]! })
+        }
         let base = settings.lr ?? t.options.lr
         let s = try stream(data, split: .train, batch: batch, shuffle: true, augment: settings.augment)
         var logs: [StepLog] = []
@@ -167,6 +176,7 @@ extension ModelValue {
             }
             if log.skipped != nil { meter?.output.write(log.description + "\n") }
             record(log); logs.append(log)
+            StepTrace.write(log)
             each?(log)
             meter?.update(startCount + i + 1, log)
             if ScriptInterrupt.take() {
@@ -203,7 +213,14 @@ extension ModelValue {
         var per: [String: [([Metric], Int)]] = [:]
         var samples = 0
         defer { meter?.finish() }
+        // Under mpirun, batch i is evaluated by rank i mod N and the metric sums are all-reduced
+        // (when there are fewer batches than ranks, every rank evaluates all of them).
+        let ranks = n >= Distributed.size ? Distributed.size : 1
         for i in 0..<n {
+            if ranks > 1 {
+                guard i % ranks == Distributed.rank else { continue }
+                s.loader.seek(epoch: 0, position: i)
+            }
             let (x, y) = try s.next()
             let b = x.shape[0]
             samples += b
@@ -211,7 +228,31 @@ extension ModelValue {
             meter?.update(i + 1, nil)
             if ScriptInterrupt.take() { throw ScriptError(.interrupted, "evaluation stopped after \(i + 1) of \(n) batches") }
         }
-        return (per.mapValues { Metrics.average($0) }, samples)
+        guard ranks > 1 else { return (per.mapValues { Metrics.average($0) }, samples) }
+        return try allReducedMetrics(per, samples: samples)
+    }
+
+    /// Metric sums (value × batch size) and sample counts over the ranks, in the model's task order.
+    func allReducedMetrics(_ per: [String: [([Metric], Int)]], samples: Int) throws -> (metrics: [String: [Metric]], samples: Int) {
+        let tasks = model.tasks.filter { per[$0] != nil }
+        var flat: [Double] = [Double(samples), Double(tasks.count)]
+        for t in tasks {
+            let rows = per[t]!
+            flat.append(Double(rows.reduce(0) { $0 + $1.1 }))
+            for i in rows[0].0.indices { flat.append(rows.reduce(0.0) { $0 + $1.0[i].value * Double($1.1) }) }
+        }
+        let shape = try Distributed.sum([Double(flat.count)])[0]
+        guard shape == Double(flat.count * Distributed.size) else {
+            throw ScriptError(.runtime, "rank \(Distributed.rank): evaluation metrics differ in number between ranks")
+        }
+        let sums = try Distributed.sum(flat)
+        var out: [String: [Metric]] = [:], o = 2
+        for t in tasks {
+            let first = per[t]![0].0, w = max(sums[o], 1)
+            out[t] = first.indices.map { Metric(first[$0].name, sums[o + 1 + $0] / w, higherIsBetter: first[$0].higherIsBetter) }
+            o += 1 + first.count
+        }
+        return (out, Int(sums[0]))
     }
 }
 
@@ -247,4 +288,18 @@ func metricsFromRecord(_ r: Record) -> [String: [Metric]] {
 func higherIsBetter(_ metric: String) -> Bool {
     let lower = ["mae", "rmse", "mean_angle", "abs_rel", "loss", "mse", "error", "angle"]
     return !lower.contains { metric.lowercased().contains($0) }
+}
+
+/// `MSQ_STEP_LOG=file`: one JSON line per training step (loss terms at full precision), written by rank 0,
+/// for comparing runs (the data-parallel equality tests) without parsing the progress meter.
+enum StepTrace {
+    static let path = ProcessInfo.processInfo.environment["MSQ_STEP_LOG"]
+    static func write(_ log: StepLog) {
+        guard let p = path, Distributed.isRoot else { return }
+        var fields = ["\"step\": \(log.step)", "\"loss\": " + String(format: "%.9g", log.total)]
+        for (n, v) in log.taskLosses + log.aux { fields.append("\"\(n)\": " + String(format: "%.9g", v)) }
+        let line = "{" + fields.joined(separator: ", ") + "}\n"
+        guard let h = FileHandle(forWritingAtPath: p) ?? (FileManager.default.createFile(atPath: p, contents: nil) ? FileHandle(forWritingAtPath: p) : nil) else { return }
+        h.seekToEndOfFile(); h.write(Data(line.utf8)); h.closeFile()
+    }
 }
