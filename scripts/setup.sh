@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what ModSquad needs on Debian when missing: OpenBLAS, Cairo, readline,
-# zlib, ZeroMQ, fonts, Fashion-MNIST; with --test also the Python test tooling.
+# zlib, ZeroMQ, Open MPI (mpirun; msq loads libmpi only under it), fonts, Fashion-MNIST; with --test also the Python test tooling.
 set -euo pipefail
 need=()
-for p in libopenblas-dev libcairo2-dev libreadline-dev zlib1g-dev libzmq3-dev pkg-config fonts-dejavu-core dataset-fashion-mnist; do
+for p in libopenblas-dev libcairo2-dev libreadline-dev zlib1g-dev libzmq3-dev openmpi-bin libopenmpi-dev pkg-config fonts-dejavu-core dataset-fashion-mnist; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then
