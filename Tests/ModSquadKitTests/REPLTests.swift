@@ -83,6 +83,10 @@ final class REPLTests: XCTestCase {
         let w = try MSQBinary.run(["run", "win.msq"], cwd: cwd, env: ["HOME": cwd.path])
         XCTAssertTrue(w.out.contains("[1, 2]\n"), w.out)
         XCTAssertTrue(w.err.contains("win.msq:6:9: name error: unknown name 'nope'"), w.err)
+        // a notebook from a pipe (not a regular file) is read as a stream, not refused as "permission"
+        let p = try MSQBinary.run(["run", "/dev/stdin"], cwd: cwd, env: ["HOME": cwd.path], stdin: "print(1 + 2)\n")
+        XCTAssertEqual(p.status, 0, p.err)
+        XCTAssertTrue(p.out.contains("3\n"), p.out)
     }
 }
 

@@ -23,7 +23,12 @@ public enum Notebook {
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { throw fail("no such file") }
         guard !isDir.boolValue else { throw fail("it is a directory, not a notebook") }
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
+        // Data(contentsOf:) refuses pipes and terminals ("permission"): read those (msq run /dev/stdin) as a stream.
+        let regular = (try? FileManager.default.attributesOfItem(atPath: url.path)[.type] as? FileAttributeType) == .typeRegular
+        do {
+            if regular { data = try Data(contentsOf: url) }
+            else { let h = try FileHandle(forReadingFrom: url); defer { try? h.close() }; data = try h.readToEnd() ?? Data() }
+        } catch {
             let ns = error as NSError
             let posix = (ns.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? $0.code : nil }
             throw fail(posix.map { String(cString: strerror(Int32($0))) } ?? ns.localizedDescription)
