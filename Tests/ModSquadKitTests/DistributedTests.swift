@@ -114,8 +114,8 @@ final class DistributedTests: XCTestCase {
         XCTAssertTrue(r.err.contains("global batch 7") && r.err.contains("2 ranks"), r.err)
     }
 
-    /// Saved at step 10 by 2 ranks, resumed in 1 process: equal to an uninterrupted 1-process run.
-    func testCheckpointFromTwoRanksResumesInOne() throws {
+    /// Saved at step 10 by 2 ranks, resumed in 1 process and by 4 ranks: equal to an uninterrupted 1-process run.
+    func testCheckpointFromTwoRanksResumesInOneAndFour() throws {
         let dir = temporaryDirectory("msq-ddp-resume"), ref = temporaryDirectory("msq-ddp-ref")
         defer { try? FileManager.default.removeItem(at: dir); try? FileManager.default.removeItem(at: ref) }
         let call = "train(m, data, steps: 20, batch: 8, lr: 2e-3, mi: 0.05, checkpoint: \"ck/run-{step}.safetensors\", save_every: 10"
@@ -131,7 +131,13 @@ final class DistributedTests: XCTestCase {
         let u = try run(ref, ["run", "a.msq"], ranks: 1)
         XCTAssertEqual(u.status, 0, u.err)
         let gap = try weightGap(ref.appendingPathComponent("out/w.safetensors"), dir.appendingPathComponent("out/w.safetensors"))
-        XCTAssertLessThan(gap.worst, 1e-5, "worst ‖Δ‖/‖w‖ in \(gap.name)")
+        XCTAssertLessThan(gap.worst, 1e-5, "resumed in 1 process: worst ‖Δ‖/‖w‖ in \(gap.name)")
+        // The same checkpoint resumed by 4 ranks.
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("out"))
+        let c = try run(dir, ["run", "b.msq"], ranks: 4)
+        XCTAssertEqual(c.status, 0, c.err)
+        let gap4 = try weightGap(ref.appendingPathComponent("out/w.safetensors"), dir.appendingPathComponent("out/w.safetensors"))
+        XCTAssertLessThan(gap4.worst, 1e-5, "resumed by 4 ranks: worst ‖Δ‖/‖w‖ in \(gap4.name)")
     }
 
     /// kill -9 of rank 1 mid-training: the job ends non-zero within 30 s naming the rank; the checkpoint loads.
