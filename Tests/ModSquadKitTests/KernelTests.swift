@@ -13,23 +13,8 @@ final class JupyterKernelTests: XCTestCase {
         }
         let tmp = temporaryDirectory("msq-kernel-log")
         defer { try? FileManager.default.removeItem(at: tmp) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", Fixtures.repoRoot.appendingPathComponent("Tests/kernel/kernel_tests.py").path, msq.path, name]
-        var env = ProcessInfo.processInfo.environment
-        env["MSQ_CACHE"] = sharedCache.path
-        env.removeValue(forKey: "MSQ_FAST")
-        p.environment = env
-        let out = tmp.appendingPathComponent("log")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        let h = try FileHandle(forWritingTo: out)
-        p.standardOutput = h; p.standardError = h
-        try p.run()
-        p.waitUntilExit()
-        try? h.close()
-        let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
-        XCTAssertEqual(p.terminationStatus, 0, text, file: file, line: line)
-        XCTAssertTrue(text.contains("ok \(name)"), text, file: file, line: line)
+        try runPythonScenario("Tests/kernel/kernel_tests.py", msq: msq, name: name, in: tmp, env: ["MSQ_CACHE": sharedCache.path],
+                              unset: ["MSQ_FAST"], file: file, line: line)
     }
 
     func testJupyterKernelTestSuitePasses() throws { try scenario("spec") }

@@ -10,23 +10,8 @@ final class REPLTests: XCTestCase {
         guard check.status == 0 else { return XCTFail("python3 with pexpect is needed (bash scripts/setup.sh --test)", file: file, line: line) }
         let home = temporaryDirectory("msq-repl")
         defer { try? FileManager.default.removeItem(at: home) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", Fixtures.repoRoot.appendingPathComponent("Tests/Scripts/repl_pty.py").path, msq.path, name]
-        var env = ProcessInfo.processInfo.environment
-        env["MSQ_TEST_HOME"] = home.path
-        env["MSQ_CACHE"] = sharedCache.path
-        p.environment = env
-        let out = home.appendingPathComponent("pty.log")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        let h = try FileHandle(forWritingTo: out)
-        p.standardOutput = h; p.standardError = h
-        try p.run()
-        p.waitUntilExit()
-        try? h.close()
-        let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
-        XCTAssertEqual(p.terminationStatus, 0, text, file: file, line: line)
-        XCTAssertTrue(text.contains("ok \(name)"), text, file: file, line: line)
+        try runPythonScenario("Tests/Scripts/repl_pty.py", msq: msq, name: name, in: home,
+                              env: ["MSQ_TEST_HOME": home.path, "MSQ_CACHE": sharedCache.path], file: file, line: line)
     }
 
     func testCompletionOfBuiltinsVariablesMembersAndNamedArguments() throws { try scenario("completion") }

@@ -198,3 +198,26 @@ enum MSQBinary {
         return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 }
+
+/// Runs `python3 SCRIPT msq NAME` (a scenario file under Tests/) with its output in `dir`/log; the scenario
+/// must exit 0 and print "ok NAME". `env` is added to the test's environment, `unset` removed from it.
+func runPythonScenario(_ script: String, msq: URL, name: String, in dir: URL, env extra: [String: String], unset: [String] = [],
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", Fixtures.repoRoot.appendingPathComponent(script).path, msq.path, name]
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in extra { env[k] = v }
+    for k in unset { env.removeValue(forKey: k) }
+    p.environment = env
+    let out = dir.appendingPathComponent("scenario.log")
+    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+    let h = try FileHandle(forWritingTo: out)
+    p.standardOutput = h; p.standardError = h
+    try p.run()
+    p.waitUntilExit()
+    try? h.close()
+    let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+    XCTAssertEqual(p.terminationStatus, 0, text, file: file, line: line)
+    XCTAssertTrue(text.contains("ok \(name)"), text, file: file, line: line)
+}

@@ -22,35 +22,26 @@ let folder: URL = {
 func fuzzLoader(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     guard let data = data else { return 0 }
     let bytes = Data(bytes: data, count: size)
+    /// The input as a file of this name (loaders read files, as a user's data arrives).
+    func file(_ name: String) -> URL {
+        let u = folder.appendingPathComponent(name)
+        try? bytes.write(to: u)
+        return u
+    }
     switch loader {
     case "safetensors":
-        let u = folder.appendingPathComponent("f.safetensors")
-        try? bytes.write(to: u)
+        let u = file("f.safetensors")
         _ = try? SafeTensors.read(u)
         _ = try? Checkpoint.load(u)
-    case "npy":
-        let u = folder.appendingPathComponent("f.npy")
-        try? bytes.write(to: u)
-        _ = try? NPY.read(u)
+    case "npy": _ = try? NPY.read(file("f.npy"))
     case "idx":
-        let u = folder.appendingPathComponent("f-ubyte")
-        try? bytes.write(to: u)
-        _ = try? IDX.read(u)
-        let g = folder.appendingPathComponent("f-ubyte.gz")
-        try? bytes.write(to: g)
-        _ = try? IDX.read(g)
-    case "png":
-        let u = folder.appendingPathComponent("f.png")
-        try? bytes.write(to: u)
-        _ = try? PNG.readBytes(u)
+        _ = try? IDX.read(file("f-ubyte"))
+        _ = try? IDX.read(file("f-ubyte.gz"))
+    case "png": _ = try? PNG.readBytes(file("f.png"))
     case "manifest":
-        let u = folder.appendingPathComponent("manifest.csv")
-        try? bytes.write(to: u)
+        _ = file("manifest.csv")
         _ = try? FolderDataset(path: folder.path)
-    default:
-        let u = folder.appendingPathComponent("f.msq")
-        try? bytes.write(to: u)
-        _ = try? Notebook.readText(u)
+    default: _ = try? Notebook.readText(file("f.msq"))
     }
     return 0
 }
