@@ -76,7 +76,7 @@ struct BarChart: Panel {
                 regions["\(p.title)/\(cat)/\(s.name)"] = r
                 let label = Ticks.compact(v)
                 let tw = c.textWidth(label, size: FontSize.tick)
-                if tw <= barW + 2 {
+                if tw <= barW - 2 {   // a margin: labels of neighbouring bars must not touch
                     c.text(label, x: r.midX, y: v >= 0 ? r.y - 3 : r.maxY + 3, size: FontSize.tick, color: .mutedInk, align: .center, baseline: v >= 0 ? .bottom : .top)
                 } else if barW >= 8 {
                     let fs = min(FontSize.tick, barW * 0.85)
