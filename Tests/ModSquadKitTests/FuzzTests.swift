@@ -46,6 +46,25 @@ final class FuzzTests: XCTestCase {
         XCTAssertGreaterThan(rejected, 0)
     }
 
+    /// Inputs that crashed a loader under libFuzzer (fuzz/run.sh), kept as regressions: each must now be an error.
+    func testCommittedCrashersAreErrors() throws {
+        let root = Fixtures.url("fuzz/crashers")
+        let fm = FileManager.default
+        var replayed = 0
+        for target in try fm.contentsOfDirectory(atPath: root.path).sorted() {
+            let dir = root.appendingPathComponent(target)
+            for name in try fm.contentsOfDirectory(atPath: dir.path).sorted() {
+                let bytes = try [UInt8](Data(contentsOf: dir.appendingPathComponent(name)))
+                switch target {
+                case "idx": XCTAssertThrowsError(try IDX.decode(bytes, source: name), "\(target)/\(name)")
+                default: XCTFail("no replay for crashers of '\(target)'")
+                }
+                replayed += 1
+            }
+        }
+        XCTAssertGreaterThan(replayed, 0, "the committed crashers were found")
+    }
+
     func testPNGReaderNeverCrashes() throws {
         let seed = try [UInt8](Data(contentsOf: Fixtures.url("fuzz/png/tile.png")))
         let dir = temporaryDirectory("fuzz-png"), url = dir.appendingPathComponent("x.png")

@@ -147,8 +147,12 @@ public enum IDX {
             for j in 0..<4 { v = v << 8 | Int(bytes[4 + 4 * d + j]) }
             shape.append(v)
         }
-        let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max / 16 : $0 * $1 }
-        let start = 4 + 4 * ndim, need = count * size, have = bytes.count - start
+        // elements and bytes with overflow checks: a header may claim 2^32 along every axis (found by fuzzing)
+        var count = 1, tooLarge = false
+        for v in shape { let (p, o) = count.multipliedReportingOverflow(by: v); if o { tooLarge = true; break }; count = p }
+        let (need, o2) = count.multipliedReportingOverflow(by: size)
+        guard !tooLarge, !o2 else { throw fail("header declares shape \(shape), more data than any file can hold") }
+        let start = 4 + 4 * ndim, have = bytes.count - start
         guard have >= need else { throw fail("truncated: shape \(shape) needs \(need) bytes of data, found \(have)") }
         guard have == need else { throw fail("\(have - need) unexpected bytes after the data of shape \(shape)") }
         return IDXArray(shape: shape, typeCode: bytes[2], payload: Array(bytes[start...]))
