@@ -128,9 +128,11 @@ public final class PluginRegistry: @unchecked Sendable {
             let g = try gating(r.options.strategy)
             let name = g.name
             r.gating = { input, rng in
-                do { return try g.gate(input, rng: &rng) }
+                let d: GateDecision
+                do { d = try g.gate(input, rng: &rng) }
                 catch let e as PluginError { throw e }
                 catch { throw PluginError.failed(plugin: name, message: "gating failed: \(error)") }
+                return try PluginBoundary.gates(d, input: input, plugin: name)
             }
         }
         guard let tr = trainer else { return }
@@ -146,10 +148,12 @@ public final class PluginRegistry: @unchecked Sendable {
             }
             tr.lossFunction = { spec, pred, target in
                 if let p = plugins[spec.name] {
-                    do { return try p.loss(pred, target) }
+                    let l: Tensor
+                    do { l = try p.loss(pred, target) }
                     catch let e as PluginError { throw e }
                     catch let e as TensorError { throw e }
                     catch { throw PluginError.failed(plugin: p.name, message: "loss failed: \(error)") }
+                    return try PluginBoundary.scalar(l, kind: "task", plugin: p.name, method: "loss")
                 }
                 return try TaskHead.loss(spec, pred, target)
             }
@@ -157,9 +161,11 @@ public final class PluginRegistry: @unchecked Sendable {
         tr.extraAux = try auxWeights.sorted { $0.key < $1.key }.map { name, w in
             let p = try auxLoss(name)
             return (name: name, weight: w, loss: { rec in
-                do { return try p.loss(rec) }
+                let l: Tensor
+                do { l = try p.loss(rec) }
                 catch let e as PluginError { throw e }
                 catch { throw PluginError.failed(plugin: name, message: "aux loss failed: \(error)") }
+                return try PluginBoundary.scalar(l, kind: "aux loss", plugin: name, method: "loss")
             })
         }
     }

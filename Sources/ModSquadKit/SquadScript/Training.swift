@@ -198,7 +198,7 @@ extension ModelValue {
         for task in model.tasks {
             guard let pred = out.predictions[task], let target = y[task] else { continue }
             let spec = try model.spec(task)
-            if let p = spec.plugin { res[task] = try registry.task(p).metrics(pred, target) }
+            if let p = spec.plugin { res[task] = try PluginBoundary.metrics(registry.task(p), pred, target) }
             else { res[task] = try Metrics.compute(spec, pred, target) }
         }
         return res

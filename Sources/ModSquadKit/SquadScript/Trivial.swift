@@ -84,7 +84,7 @@ extension ModelValue {
                 case .values(let v):
                     for i in 0..<b { for ch in 0..<c { for j in 0..<hw { pred.data[(i * c + ch) * hw + j] = ch < v.count ? v[ch] : 0 } } }
                 }
-                let ms = try spec.plugin.map { try registry.task($0).metrics(pred, target) } ?? Metrics.compute(spec, pred, target)
+                let ms = try spec.plugin.map { try PluginBoundary.metrics(registry.task($0), pred, target) } ?? Metrics.compute(spec, pred, target)
                 per[spec.name, default: []].append((ms, b))
             }
         }
