@@ -10,12 +10,12 @@ enum MSQCommand {
 
     static func run(_ arguments: [String]) -> Int32 {
         // Leading `--plugin PATH` options load outside plugins before any command (the REPL included).
+        // A plugin that fails to load is reported and skipped: msq keeps running (docs/plugins.md).
         var args = arguments
         while args.first == "--plugin" {
             guard args.count >= 2 else { fputs("msq: --plugin needs a path to a .so\n", stderr); return 2 }
             do { try PluginLoader.load(args[1]) } catch {
-                fputs("msq: --plugin \(args[1]): \(error)\n", stderr)
-                return 1
+                fputs("msq: --plugin \(args[1]): \(error) (not loaded; continuing without it)\n", stderr)
             }
             args.removeFirst(2)
         }

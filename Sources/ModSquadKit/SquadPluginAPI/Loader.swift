@@ -30,6 +30,9 @@ public enum PluginLoader {
     public static func load(_ path: String, into registry: PluginRegistry = .shared) throws -> [String] {
         let url = URL(fileURLWithPath: path)
         guard FileManager.default.fileExists(atPath: url.path) else { throw PluginError.load(path: path, message: "no such file") }
+        // The same library twice would clash with itself name by name; say so once instead.
+        let key = url.resolvingSymlinksInPath().standardizedFileURL.path
+        if let first = registry.loadedLibraries[key] { throw PluginError.load(path: path, message: "already loaded from \(first)") }
         guard let handle = dlopen(url.path, RTLD_NOW | RTLD_LOCAL) else {
             throw PluginError.load(path: path, message: "cannot load: \(String(cString: dlerror()))")
         }
@@ -55,6 +58,7 @@ public enum PluginLoader {
             throw PluginError.load(path: path, message: "registration failed: \(message)")
         }
         // The library stays loaded: its types are now in use.
+        registry.loadedLibraries[key] = path
         return registry.listing().map { "\($0.kind) \($0.name)" }.filter { !namesBefore.contains($0) }
     }
 }

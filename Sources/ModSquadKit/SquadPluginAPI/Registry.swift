@@ -52,6 +52,8 @@ public final class PluginRegistry: @unchecked Sendable {
     private let lock = NSLock()
     /// Where registrations currently come from ("built-in", a .so path, ...).
     public var currentSource = "built-in"
+    /// Libraries PluginLoader loaded into this registry: resolved path -> the path as given.
+    var loadedLibraries: [String: String] = [:]
 
     public init() {}
 

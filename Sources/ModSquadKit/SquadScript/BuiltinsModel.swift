@@ -218,6 +218,14 @@ func modelBuiltins() -> [Builtin] {
             let url = ctx.interpreter.resolve(try ctx.string("path") ?? "")
             guard FileManager.default.fileExists(atPath: url.path) else { throw ctx.error("path", "names no file: \(url.path)") }
             let (model, step, extra) = try Checkpoint.load(url)
+            // A task recorded with a plugin needs it now, not at the first step ("unknown task" then).
+            let registry = ctx.interpreter.table.registry
+            for spec in model.config.tasks {
+                if let p = spec.plugin, !registry.taskNames.contains(p) {
+                    throw ScriptError(.value, "load: task '\(spec.name)' of \(url.lastPathComponent) needs the task plugin '\(p)', which is not loaded",
+                                      hint: "load the plugin that provides '\(p)' first: load_plugin(\"path/to/lib….so\") or msq --plugin PATH")
+                }
+            }
             let v = ModelValue(model, label: model.config.hasExperts ? "squad" : "vit")
             v.pendingRestore = (extra, step)
             v.restoreScriptMetadata(try Checkpoint.metadata(url))
