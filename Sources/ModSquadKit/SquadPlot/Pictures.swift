@@ -131,6 +131,18 @@ enum DenseFallback {
 
 /// Text for a global task's value: a class (argmax, with its softmax probability) or a number.
 enum GlobalText {
+    /// A plugin's picture() error as a few short lines for a text cell.
+    static func failure(_ plugin: String, _ error: Error, width: Int = 22, lines: Int = 4) -> String {
+        var out: [String] = [], line = ""
+        for word in "\(plugin): picture failed: \(error)".split(separator: " ") {
+            if !line.isEmpty && line.count + 1 + word.count > width { out.append(line); line = "" }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        if !line.isEmpty { out.append(line) }
+        if out.count > lines { out = Array(out.prefix(lines)); out[lines - 1] += " …" }
+        return out.joined(separator: "\n")
+    }
+
     static func name(_ k: Int, _ names: [String]?) -> String {
         if let n = names, k >= 0, k < n.count { return n[k] }
         return "class \(k)"

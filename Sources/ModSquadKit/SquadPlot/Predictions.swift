@@ -122,12 +122,22 @@ public func plotPredictions(task: String, kind: TaskKind, images: Tensor, predic
         case .global:
             var (pText, pClass) = GlobalText.prediction(predictions, s, names: classNames)
             var (tText, tClass): (String, Int?) = targets.map { GlobalText.target($0, s, names: classNames) } ?? ("—", nil)
+            // A plugin's caption replaces the default text; a picture() that throws shows its error in that panel (in red).
+            var pFailed = false, tFailed = false
             if let p = plugin {
-                if let cap = try? p.picture(prediction: predictions, target: nil, index: s).caption, !cap.isEmpty { pText = cap }
-                if let t = targets, let cap = try? p.picture(prediction: nil, target: t, index: s).caption, !cap.isEmpty { tText = cap }
+                do {
+                    let cap = try p.picture(prediction: predictions, target: nil, index: s).caption
+                    if !cap.isEmpty { pText = cap }
+                } catch { pText = GlobalText.failure(p.name, error); pClass = nil; pFailed = true }
+                if let t = targets {
+                    do {
+                        let cap = try p.picture(prediction: nil, target: t, index: s).caption
+                        if !cap.isEmpty { tText = cap }
+                    } catch { tText = GlobalText.failure(p.name, error); tClass = nil; tFailed = true }
+                }
             }
-            let color: Color = (pClass != nil && tClass != nil) ? (pClass == tClass ? .good : .bad) : .ink
-            gridRows.append(("#\(s)", [.raster(input), .text(tText, .ink), .text(pText, color)]))
+            let color: Color = pFailed ? .bad : (pClass != nil && tClass != nil) ? (pClass == tClass ? .good : .bad) : .ink
+            gridRows.append(("#\(s)", [.raster(input), .text(tText, tFailed ? .bad : .ink), .text(pText, color)]))
         }
     }
     let cols = kind == .dense ? ["input", "target", "prediction"] : ["input", "true", "predicted"]
