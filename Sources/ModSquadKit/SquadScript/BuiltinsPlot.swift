@@ -38,7 +38,7 @@ func plotBuiltins() -> [Builtin] {
             let path = try plotPath(ctx, "curves")
             let panels: [CurvePanel]
             if try ctx.bool("metrics", false) {
-                let runs = ms.map { m in (name: m.label, evaluations: m.evals.map { e -> (step: Double, values: [String: Double]) in
+                let runs = zip(ms, displayNames(ms)).map { m, name in (name: name, evaluations: m.evals.map { e -> (step: Double, values: [String: Double]) in
                     var v: [String: Double] = [:]
                     for (t, metrics) in e.metrics { for x in metrics { v["\(t)/\(x.name)"] = x.value } }
                     return (Double(e.step), v)
@@ -48,7 +48,7 @@ func plotBuiltins() -> [Builtin] {
             } else {
                 let s = try ctx.number("smoothing", 0)
                 guard s >= 0 && s < 1 else { throw ctx.error("smoothing", "must be in [0, 1), got \(formatNumber(s))") }
-                panels = CurvePanel.losses(ms.map { (name: $0.label, logs: $0.history) }, logY: try ctx.bool("log", false), smoothing: s)
+                panels = CurvePanel.losses(zip(ms, displayNames(ms)).map { (name: $1, logs: $0.history) }, logY: try ctx.bool("log", false), smoothing: s)
                 guard !panels.isEmpty else { throw ScriptError(.value, "plot_curves: no training steps logged yet (run step or train)") }
             }
             return images(try plotCurves(panels, to: path), title: "curves", ctx)
@@ -100,7 +100,7 @@ func plotBuiltins() -> [Builtin] {
             pathParam,
         ], doc: "Bars of parameter counts: the full squad against extracted models and baselines.", category: "plots") { ctx in
             let ms = try plotModels(ctx)
-            let out = try plotCosts(parameters: parameterCounts(ms.map { (name: $0.label, model: $0.model) }), to: try plotPath(ctx, "costs"))
+            let out = try plotCosts(parameters: parameterCounts(zip(ms, displayNames(ms)).map { (name: $1, model: $0.model) }), to: try plotPath(ctx, "costs"))
             return images(out, title: "costs", ctx)
         },
         Builtin("plot_gains", [

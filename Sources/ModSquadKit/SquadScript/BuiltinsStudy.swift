@@ -42,7 +42,7 @@ func studyBuiltins() -> [Builtin] {
         ], doc: "Per MoE layer: H(E|T), H(E) and their difference MI (nats, from usage statistics), and experts used per task; one column group per model.",
            category: "study") { ctx in
             let ms = try plotModels(ctx)
-            let names = try ctx.strings("names") ?? ms.map(\.label)
+            let names = try ctx.strings("names") ?? displayNames(ms)
             guard names.count == ms.count else { throw ctx.error("names", "has \(names.count) names for \(ms.count) models") }
             return .object(try specialisationTable(ms, names: names, threshold: try ctx.number("threshold", 3), ctx))
         },

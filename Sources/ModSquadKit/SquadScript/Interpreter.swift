@@ -110,6 +110,7 @@ public final class Interpreter {
         switch s {
         case let .assign(name, _, e):
             let v = try evaluate(e)
+            if case .object(let m as ModelValue) = v, m.name == nil { m.name = name }   // plots and tables tell models apart by it
             set(name, v)
             return .none
         case .expression(let e):

@@ -94,6 +94,9 @@ public final class ModelValue: ScriptObject {
     /// Set by a router-only transfer: training computes only these tasks' losses (cleared by attach and unfreeze).
     var onlyTasks: [String]?
 
+    /// The variable it was first assigned to (set by the interpreter), for plots and tables that show several models.
+    public var name: String?
+
     public init(_ model: SquadModel, label: String) { self.model = model; self.label = label }
 
     public var typeName: String { "model" }
@@ -195,6 +198,20 @@ public final class ModelValue: ScriptObject {
 
     func record(_ log: StepLog) { history.append(log) }
     func record(eval: EvalPoint) { evals.append(eval) }
+}
+
+/// A distinct name per model for legends and column groups: its variable's name (else its label), and
+/// "squad 2", "squad 3" ... for names that would still be equal.
+public func displayNames(_ ms: [ModelValue]) -> [String] {
+    let base = ms.map { $0.name ?? $0.label }
+    var seen: [String: Int] = [:], out: [String] = []
+    for b in base {
+        seen[b, default: 0] += 1
+        var n = seen[b]! == 1 ? b : "\(b) \(seen[b]!)"
+        while base.contains(n) && n != b || out.contains(n) { seen[b]! += 1; n = "\(b) \(seen[b]!)" }
+        out.append(n)
+    }
+    return out
 }
 
 /// The names of a model's MoE sublayers: blocks.i.attn / blocks.i.mlp.
