@@ -170,3 +170,35 @@ final class PluginV2Tests: XCTestCase {
         exec(i, "plot_curves([m, ref], \"c.png\")")
     }
 }
+
+/// A self-supervised global task (the image's mean brightness) that records the range of the images it derives from.
+final class BrightnessTask: TaskPlugin {
+    let name = "brightness", summary = "mean brightness", kind = TaskKind.global, channels = 1
+    var seen: (min: Float, max: Float) = (.infinity, -.infinity)
+    var metricInfo: [MetricInfo] { [MetricInfo("mae", higherIsBetter: false)] }
+    func loss(_ p: Tensor, _ t: TaskTarget) throws -> Tensor { try TaskHead.loss(TaskSpec(name, kind: .global, channels: 1, loss: .l1), p, t) }
+    func metrics(_ p: Tensor, _ t: TaskTarget) throws -> [Metric] { [Metric("mae", 0, higherIsBetter: false)] }
+    func picture(prediction: Tensor?, target: TaskTarget?, index: Int) throws -> Picture { Picture(rgb: Tensor(repeating: 0.5, shape: [3, 4, 4]), caption: name) }
+    func derivedTarget(images: Tensor, targets: [String: TaskTarget]) throws -> TaskTarget? {
+        let v = images.array
+        seen = (min(seen.min, v.min() ?? 0), max(seen.max, v.max() ?? 0))
+        let b = images.shape[0], per = images.count / b
+        return .values(try Tensor((0..<b).map { i in (0..<per).reduce(Float(0)) { $0 + images.data[i * per + $1] } / Float(per) }, shape: [b, 1]))
+    }
+}
+
+final class DerivedTargetTests: XCTestCase {
+    /// Item 1: derivedTarget gets the dataset's images in [0, 1], not the normalised model input (about −2.6 … 3.6).
+    func testDerivedTargetsSeeTheRawImages() throws {
+        let reg = PluginRegistry()
+        let task = BrightnessTask()
+        try reg.register(task: task)
+        try reg.register(dataset: ToyDatasetPlugin())
+        let out = TestOutput()
+        let s = Interpreter(output: out, table: BuiltinTable(core: true, registry: reg), directory: temporaryDirectory("msq-derived"))
+        exec(s, "data = toy(tasks: [\"tseg\"])\nm = squad(tasks: [\"brightness\"], dim: 16, depth: 2, experts: 4, head_dim: 8, image: 8)\ntrain(m, data, steps: 3, batch: 8)")
+        XCTAssertGreaterThanOrEqual(task.seen.min, -1e-5, "images below 0: the plugin got normalised input")
+        XCTAssertLessThanOrEqual(task.seen.max, 1 + 1e-5, "images above 1: the plugin got normalised input")
+        XCTAssertGreaterThan(task.seen.max, 0.5)
+    }
+}

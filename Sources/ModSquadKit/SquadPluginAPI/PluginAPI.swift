@@ -99,6 +99,8 @@ public protocol TaskPlugin: AnyObject {
     func picture(prediction: Tensor?, target: TaskTarget?, index: Int) throws -> Picture
     /// A target computed from the batch itself, for tasks no dataset labels (self-supervised
     /// tasks such as colorization or denoising); nil when the dataset must provide it.
+    /// `images` [B, C, H, W] are the dataset's images (values in [0, 1], up to float rounding), after flips and before the
+    /// per-channel normalisation the model's input gets.
     func derivedTarget(images: Tensor, targets: [String: TaskTarget]) throws -> TaskTarget?
 }
 

@@ -128,11 +128,17 @@ extension ModelValue {
         }
     }
 
-    /// The batch's targets plus those task plugins derive from the images (self-supervised tasks).
+    /// The batch's targets plus those task plugins derive from the images (self-supervised tasks). Plugins get
+    /// the images as the dataset gave them, in [0, 1] (the model's input `x` is normalised per channel).
     func completeTargets(_ x: Tensor, _ y: [String: TaskTarget], data: DatasetValue, registry: PluginRegistry) throws -> [String: TaskTarget] {
         var all = y
+        var raw: Tensor? = nil
         for spec in model.config.tasks where all[spec.name] == nil {
-            if let p = spec.plugin, let t = try registry.task(p).derivedTarget(images: x, targets: y) { all[spec.name] = t; continue }
+            if raw == nil {
+                let st = try data.normalization()
+                raw = try DataLoader.normalized(x, (mean: st.mean.indices.map { -st.mean[$0] / st.std[$0] }, std: st.std.map { 1 / $0 }))
+            }
+            if let p = spec.plugin, let t = try registry.task(p).derivedTarget(images: raw!, targets: y) { all[spec.name] = t; continue }
             throw ScriptError(.value, "task '\(spec.name)' of the model is not in dataset \(data.dataset.name) (it has \(data.dataset.taskNames.joined(separator: ", "))), and its plugin does not derive it")
         }
         return all
