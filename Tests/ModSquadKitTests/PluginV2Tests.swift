@@ -202,3 +202,27 @@ final class DerivedTargetTests: XCTestCase {
         XCTAssertGreaterThan(task.seen.max, 0.5)
     }
 }
+
+final class AuxTermTests: XCTestCase {
+    /// Item 10: the built-in aux losses and a plugin's are one list, summed over layers and weighted by one loop.
+    func testBuiltInAndPluginAuxTermsAreOneList() throws {
+        let m = try SquadModel(Toy.config())
+        let tr = Trainer(m)
+        tr.options.switchWeight = 0.01
+        tr.extraAux = [(name: "entropy", weight: 0.5, loss: { r in r.probs.mean() })]
+        XCTAssertEqual(tr.auxTerms.map(\.name), ["mi", "switch", "z", "entropy"])
+        XCTAssertEqual(tr.auxTerms.map(\.weight), [tr.options.miWeight, 0.01, 0, 0.5])
+        var rng = RNG(seed: 4)
+        let (x, y) = Toy.batch(2, rng: &rng)
+        let o = try tr.objective(x, y)
+        XCTAssertEqual(o.aux.map(\.0), ["mi", "switch", "entropy"], "a zero weight (z) is skipped")
+        let tasks = o.tasks.reduce(Float(0)) { $0 + $1.1.scalar }
+        let weights: [String: Float] = ["mi": tr.options.miWeight, "switch": 0.01, "entropy": 0.5]
+        let want = o.aux.reduce(tasks) { $0 + weights[$1.0]! * $1.1.scalar }
+        XCTAssertEqual(o.total.scalar, want, accuracy: 1e-5 * max(1, abs(want)))
+        // the plugin's value is the sum over the MoE layers of its per-layer loss
+        let perLayer = o.records.reduce(Float(0)) { $0 + $1.probs.mean().scalar }
+        XCTAssertEqual(o.aux[2].1.scalar, perLayer, accuracy: 1e-6)
+        Autograd.reset()
+    }
+}

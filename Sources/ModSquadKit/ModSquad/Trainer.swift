@@ -77,6 +77,22 @@ public final class Trainer {
     /// Extra auxiliary losses from plugins: name, weight, loss of one layer's routing.
     public var extraAux: [(name: String, weight: Float, loss: (RouterRecord) throws -> Tensor)] = []
 
+    /// An auxiliary loss of the routing: its name in logs, its weight, the fewest tasks it needs, one layer's value.
+    public struct AuxTerm {
+        public let name: String, weight: Float, minTasks: Int
+        public let loss: (RouterRecord) throws -> Tensor
+    }
+
+    /// Every auxiliary term of a step in the order they are added: the built-in MI (two tasks or more), switch
+    /// balance and z losses at the options' weights, then the plugins' at theirs.
+    public var auxTerms: [AuxTerm] {
+        let mi: (RouterRecord) throws -> Tensor = options.miEstimator == "reference" ? AuxLoss.mutualInformationUniformTasks : AuxLoss.mutualInformation
+        return [AuxTerm(name: "mi", weight: options.miWeight, minTasks: 2, loss: mi),
+                AuxTerm(name: "switch", weight: options.switchWeight, minTasks: 1, loss: AuxLoss.switchBalance),
+                AuxTerm(name: "z", weight: options.zWeight, minTasks: 1, loss: AuxLoss.zLoss)]
+            + extraAux.map { AuxTerm(name: $0.name, weight: $0.weight, minTasks: 1, loss: $0.loss) }
+    }
+
     /// The tasks whose losses a step computes (nil: all). A router-only transfer trains only the new task:
     /// the others are frozen, so their forward passes would cost time and change nothing.
     public var trainTasks: [String]? = nil
@@ -132,32 +148,12 @@ public final class Trainer {
         }
         var aux: [(String, Tensor)] = []
         let recs = out.records
-        if !recs.isEmpty && ts.count > 1 && options.miWeight != 0 {
-            var mi: Tensor? = nil
-            for r in recs {
-                let l = options.miEstimator == "reference" ? try AuxLoss.mutualInformationUniformTasks(r) : try AuxLoss.mutualInformation(r)
-                mi = try mi.map { try $0.add(l) } ?? l
-            }
-            aux.append(("mi", mi!))
-            total = try total!.add(mi! * options.miWeight)
-        }
-        if !recs.isEmpty && options.switchWeight != 0 {
-            var s: Tensor? = nil
-            for r in recs { let l = try AuxLoss.switchBalance(r); s = try s.map { try $0.add(l) } ?? l }
-            aux.append(("switch", s!))
-            total = try total!.add(s! * options.switchWeight)
-        }
-        if !recs.isEmpty && options.zWeight != 0 {
-            var z: Tensor? = nil
-            for r in recs { let l = try AuxLoss.zLoss(r); z = try z.map { try $0.add(l) } ?? l }
-            aux.append(("z", z!))
-            total = try total!.add(z! * options.zWeight)
-        }
-        for extra in extraAux where !recs.isEmpty && extra.weight != 0 {
-            var z: Tensor? = nil
-            for r in recs { let l = try extra.loss(r); z = try z.map { try $0.add(l) } ?? l }
-            aux.append((extra.name, z!))
-            total = try total!.add(z! * extra.weight)
+        // One loop for every auxiliary router loss, built-in or plugin: summed over the MoE layers, then weighted.
+        for term in auxTerms where !recs.isEmpty && term.weight != 0 && ts.count >= term.minTasks {
+            var sum: Tensor? = nil
+            for r in recs { let l = try term.loss(r); sum = try sum.map { try $0.add(l) } ?? l }
+            aux.append((term.name, sum!))
+            total = try total!.add(sum! * term.weight)
         }
         return (total!, taskLosses, aux, recs)
     }
