@@ -185,7 +185,21 @@ final class PluginTests: XCTestCase {
 
         let reg = PluginRegistry.shared
         let names = try PluginLoader.load(lib, into: reg)
-        XCTAssertEqual(Set(names), ["task colorize", "aux loss colorfulness"], "the aux loss went through PluginRegistry.shared: one singleton")
+        XCTAssertEqual(Set(names), ["task colorize", "aux loss colorfulness", "gating sample_topk"], "the aux loss went through PluginRegistry.shared: one singleton")
+        // the example gating: k distinct experts per row, gates in the graph (the routers learn through them)
+        let gating = try reg.gating("sample_topk")
+        var grng = RNG(seed: 5)
+        let logits = Tensor.normal([6, 4], std: 1, rng: &grng, requiresGrad: true)
+        let probs = try logits.softmax()
+        let d = try gating.gate(GateInput(logits: logits, probs: probs, topK: 2, training: true, segments: [TaskSegment(task: "t", start: 0, count: 6)]), rng: &grng)
+        for row in 0..<6 {
+            let c = Array(d.choices[(row * 2)..<(row * 2 + 2)])
+            XCTAssertEqual(Set(c).count, 2); XCTAssertTrue(c.allSatisfy { (0..<4).contains($0) })
+            for j in 0..<2 { XCTAssertEqual(d.gates.data[row * 2 + j], probs.data[row * 4 + c[j]]) }
+        }
+        try d.gates.sum().backward()
+        XCTAssertNotNil(logits.grad, "gradients reach the router logits")
+        Autograd.reset()
         let task = try reg.task("colorize")
         let any: Any = task
         XCTAssertNotNil(any as? TaskPlugin, "a cast across the boundary")
@@ -223,6 +237,8 @@ final class PluginTests: XCTestCase {
         step(m, data, n: 3, batch: 8)
         eval(m, data)
         plot_predictions(m, data, "colorize", "colorize.png", samples: 2)
+        sampled = squad(tasks: ["depth"], image: 16, dim: 32, depth: 2, experts: 4, top_k: 2, gate: "sample_topk")
+        step(sampled, data, n: 2, batch: 8)
         """.write(to: nb, atomically: true, encoding: .utf8)
         let r = try MSQBinary.run(["run", nb.path], cwd: dir, env: ["MSQ_CACHE": dir.appendingPathComponent("cache").path])
         XCTAssertEqual(r.status, 0, r.out + r.err)

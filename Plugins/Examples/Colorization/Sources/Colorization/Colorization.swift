@@ -1,5 +1,6 @@
-// The example outside plugin: a self-supervised dense task "colorize" whose target is
-// each pixel's chroma (RGB minus its grey level), and its entry points.
+// The example outside plugin: a self-supervised dense task "colorize" whose target is each pixel's
+// chroma (RGB minus its grey level), an aux loss, a sampling gating strategy, and the entry points.
+import Foundation
 import SquadTensor
 import ModSquad
 import SquadPluginAPI
@@ -59,6 +60,34 @@ public final class ColorfulnessLoss: AuxLossPlugin {
     public func loss(_ record: RouterRecord) throws -> Tensor { record.logits.square().mean() }
 }
 
+/// A gating strategy: in training, sample k experts per token without replacement from the router's softmax
+/// (Gumbel-top-k) instead of always taking the top k, so less-used experts keep receiving tokens; in evaluation,
+/// the plain top-k. Shapes: `input.probs` and `input.logits` are [R, E] (R token rows of the fused batch, each
+/// task's rows contiguous in `input.segments`); return k expert indices per row (row-major, −1 for an empty
+/// slot) and the gates [R·k]. The gates must come from `input.probs` through tensor ops (here a gather), or
+/// the routers get no gradient.
+public final class SampledTopKGating: GatingPlugin {
+    public let name = "sample_topk"
+    public let summary = "example: k experts sampled from the router's softmax in training (Gumbel-top-k), top-k in evaluation"
+    public init() {}
+    public func gate(_ input: GateInput, rng: inout RNG) throws -> GateDecision {
+        let probs = input.probs, r = probs.shape[0], e = probs.shape[1], k = input.topK
+        var choices = [Int](repeating: 0, count: r * k)
+        for row in 0..<r {
+            // key = log p + Gumbel noise in training; the k largest keys are a sample without replacement
+            let keys = (0..<e).map { j -> (Float, Int) in
+                let lp = Foundation.log(max(probs.data[row * e + j], 1e-12))
+                guard input.training else { return (lp, j) }
+                let u = max(rng.uniform(), 1e-12)
+                return (lp - Foundation.log(-Foundation.log(u)), j)
+            }
+            for (slot, pick) in keys.sorted { $0.0 > $1.0 }.prefix(k).enumerated() { choices[row * k + slot] = pick.1 }
+        }
+        let flat = choices.enumerated().map { ($0.offset / k) * e + $0.element }
+        return GateDecision(choices: choices, gates: try probs.reshaped([r * e]).gatherRows(flat))
+    }
+}
+
 @_cdecl("modsquad_plugin_abi")
 public func modsquadPluginABI() -> Int32 { pluginABIVersion }
 
@@ -67,5 +96,6 @@ public func modsquadPluginRegister(_ registry: UnsafeMutableRawPointer?, _ hostA
     pluginEntry(registry, hostABI) { r in
         try r.register(task: ColorizeTask())
         try PluginRegistry.shared.register(auxLoss: ColorfulnessLoss())
+        try r.register(gating: SampledTopKGating())
     }
 }
