@@ -137,19 +137,6 @@ final class PluginTests: XCTestCase {
 
     // MARK: the .so loader
 
-    /// Compiles C source into a shared library in a temp folder.
-    func cLibrary(_ name: String, _ source: String) throws -> String {
-        let dir = temporaryDirectory("plugin-c")
-        let src = dir.appendingPathComponent("\(name).c"), lib = dir.appendingPathComponent("lib\(name).so")
-        try source.write(to: src, atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["cc", "-shared", "-fPIC", "-o", lib.path, src.path]
-        try p.run(); p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, "cc \(name)")
-        return lib.path
-    }
-
     func testLoaderErrorCases() throws {
         let reg = PluginRegistry()
         XCTAssertThrowsError(try PluginLoader.load("/nonexistent/libX.so", into: reg)) { XCTAssertEqual("\($0)", "/nonexistent/libX.so: no such file") }

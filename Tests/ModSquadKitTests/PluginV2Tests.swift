@@ -93,18 +93,6 @@ final class PluginV2Tests: XCTestCase {
         assertError(e, .value, line: 1, column: 5, "needs the task plugin 'tseg', which is not loaded", "load_plugin")
     }
 
-    func cLibrary(_ name: String, _ source: String) throws -> String {
-        let dir = temporaryDirectory("plugin-c")
-        let src = dir.appendingPathComponent("\(name).c"), lib = dir.appendingPathComponent("lib\(name).so")
-        try source.write(to: src, atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["cc", "-shared", "-fPIC", "-o", lib.path, src.path]
-        try p.run(); p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, "cc \(name)")
-        return lib.path
-    }
-
     func testTheSameLibraryTwiceSaysWhereItWasLoadedFrom() throws {
         let lib = try cLibrary("empty", """
             int modsquad_plugin_abi(void) { return \(pluginABIVersion); }

@@ -47,3 +47,16 @@ func runPython(_ script: String, args: [String] = []) throws -> (status: Int32, 
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// Compiles C source into a shared library in a temp folder (plugin loader tests); returns its path.
+func cLibrary(_ name: String, _ source: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    let dir = temporaryDirectory("plugin-c")
+    let src = dir.appendingPathComponent("\(name).c"), lib = dir.appendingPathComponent("lib\(name).so")
+    try source.write(to: src, atomically: true, encoding: .utf8)
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["cc", "-shared", "-fPIC", "-o", lib.path, src.path]
+    try p.run(); p.waitUntilExit()
+    XCTAssertEqual(p.terminationStatus, 0, "cc \(name)", file: file, line: line)
+    return lib.path
+}
