@@ -218,7 +218,7 @@ final class PluginTests: XCTestCase {
         let dir = temporaryDirectory("msq-plugin-nb")
         let nb = dir.appendingPathComponent("colorize.msq")
         try """
-        load_plugin("\(lib)")
+        load_plugin("\(pkg.path)", configuration: "debug", scratch: "\(scratch.path)")
         data = scenes(size: 16, train: 64, test: 16, tasks: ["depth"])
         m = squad(tasks: ["depth", "colorize"], image: 16, dim: 32, depth: 2, experts: 4, top_k: 2)
         step(m, data, n: 3, batch: 8)
@@ -230,6 +230,7 @@ final class PluginTests: XCTestCase {
         let r = try MSQBinary.run(["run", nb.path], cwd: dir, env: ["MSQ_CACHE": dir.appendingPathComponent("cache").path])
         XCTAssertEqual(r.status, 0, r.out + r.err)
         XCTAssertTrue(r.out.contains("colorize"), r.out)
+        XCTAssertTrue(r.out.contains("load_plugin: building Colorization") && r.out.contains("loaded "), "load_plugin of the package folder builds, then loads: " + r.out)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("colorize.png").path), r.out + r.err)
     }
 }

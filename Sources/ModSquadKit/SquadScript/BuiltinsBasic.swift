@@ -20,11 +20,24 @@ func basicBuiltins() -> [Builtin] {
             ctx.output.write(ctx.interpreter.pluginsText() + "\n")
             return .none
         },
-        Builtin("load_plugin", [ParamSpec("path", .string, nil, "a plugin .so built against ModSquadKit")],
-                doc: "Loads an out-of-tree plugin (.so): its tasks, datasets, losses and gatings become usable.", category: "help") { ctx in
+        Builtin("load_plugin", [ParamSpec("path", .string, nil, "a plugin .so built against ModSquadKit, or a plugin package folder (built first)"),
+                                ParamSpec("configuration", .choice(["release", "debug"]), .string("release"), "with a package folder: swift build's configuration"),
+                                ParamSpec("scratch", .string, Value.none, "with a package folder: swift build's --scratch-path (default its own .build)")],
+                doc: "Loads an out-of-tree plugin (.so, or a package folder it builds first): its tasks, datasets, losses and gatings become usable.", category: "help") { ctx in
             let path = ctx.interpreter.resolve(try ctx.string("path") ?? "").path
             let before = Set(ctx.interpreter.table.registry.listing().map { "\($0.kind) \($0.name)" })
-            try loadPluginLibrary(path, registry: ctx.interpreter.table.registry)
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+                let dir = URL(fileURLWithPath: path)
+                guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) else {
+                    throw ctx.error("path", "is a folder without Package.swift: give a plugin .so or a plugin package")
+                }
+                let libs = try buildPluginPackage(dir, configuration: try ctx.string("configuration", "release"),
+                                                  scratch: try ctx.string("scratch").map { ctx.interpreter.resolve($0) }, output: ctx.output)
+                for lib in libs { try loadPluginLibrary(lib, registry: ctx.interpreter.table.registry) }
+            } else {
+                try loadPluginLibrary(path, registry: ctx.interpreter.table.registry)
+            }
             let added = ctx.interpreter.table.registry.listing().filter { !before.contains("\($0.kind) \($0.name)") }
             ctx.output.write("loaded \(path): " + (added.isEmpty ? "nothing new registered" : added.map { "\($0.kind) \($0.name)" }.joined(separator: ", ")) + "\n")
             return .none
