@@ -159,7 +159,8 @@ final class PluginTests: XCTestCase {
     /// The example outside plugin: its own package, built with swift build, loaded, trained, cast.
     func testExampleOutsidePluginBuildsLoadsAndTrains() throws {
         let pkg = Fixtures.repoRoot.appendingPathComponent("Plugins/Examples/Colorization")
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("msq-colorization-build")
+        // the scratch folder load_plugin uses in fast mode (notebooks/plugin.msq under NotebookTests shares the build)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("msq-plugin-Colorization-debug")
         let build = Process()
         build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         build.arguments = ["swift", "build", "--package-path", pkg.path, "--scratch-path", scratch.path]

@@ -24,7 +24,14 @@ func basicBuiltins() -> [Builtin] {
                                 ParamSpec("configuration", .choice(["release", "debug"]), .string("release"), "with a package folder: swift build's configuration"),
                                 ParamSpec("scratch", .string, Value.none, "with a package folder: swift build's --scratch-path (default its own .build)")],
                 doc: "Loads an out-of-tree plugin (.so, or a package folder it builds first): its tasks, datasets, losses and gatings become usable.", category: "help") { ctx in
-            let path = ctx.interpreter.resolve(try ctx.string("path") ?? "").path
+            let given = try ctx.string("path") ?? ""
+            var path = ctx.interpreter.resolve(given).path
+            // a relative path is tried from the working folder, then from the notebook's own folder
+            if !FileManager.default.fileExists(atPath: path), !given.hasPrefix("/"), !given.hasPrefix("~"),
+               let src = ctx.location?.file.name, src.hasSuffix(".msq") {
+                let alt = ctx.interpreter.resolve(src).deletingLastPathComponent().appendingPathComponent(given).standardized.path
+                if FileManager.default.fileExists(atPath: alt) { path = alt }
+            }
             let before = Set(ctx.interpreter.table.registry.listing().map { "\($0.kind) \($0.name)" })
             var isDir: ObjCBool = false
             if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
@@ -32,8 +39,11 @@ func basicBuiltins() -> [Builtin] {
                 guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) else {
                     throw ctx.error("path", "is a folder without Package.swift: give a plugin .so or a plugin package")
                 }
-                let libs = try buildPluginPackage(dir, configuration: try ctx.string("configuration", "release"),
-                                                  scratch: try ctx.string("scratch").map { ctx.interpreter.resolve($0) }, output: ctx.output)
+                // fast mode (MSQ_FAST) builds in debug, in one scratch folder per package under the temporary folder
+                let fastScratch = FileManager.default.temporaryDirectory.appendingPathComponent("msq-plugin-\(dir.lastPathComponent)-debug")
+                let configuration = ScriptSettings.fast && !ctx.given("configuration") ? "debug" : try ctx.string("configuration", "release")
+                let scratch = try ctx.string("scratch").map { ctx.interpreter.resolve($0) } ?? (ScriptSettings.fast ? fastScratch : nil)
+                let libs = try buildPluginPackage(dir, configuration: configuration, scratch: scratch, output: ctx.output)
                 for lib in libs { try loadPluginLibrary(lib, registry: ctx.interpreter.table.registry) }
             } else {
                 try loadPluginLibrary(path, registry: ctx.interpreter.table.registry)
