@@ -214,3 +214,43 @@ final class AuxTermTests: XCTestCase {
         Autograd.reset()
     }
 }
+
+/// A global task that locates the brightest pixel (x, y): it draws the true and predicted points on the input.
+final class CentroidTask: TaskPlugin, InputDrawingTask {
+    let name = "centroid", summary = "the bright spot's position", kind = TaskKind.global, channels = 2
+    var metricInfo: [MetricInfo] { [] }
+    func loss(_ p: Tensor, _ t: TaskTarget) throws -> Tensor { Tensor(scalar: 0) }
+    func metrics(_ p: Tensor, _ t: TaskTarget) throws -> [Metric] { [] }
+    func picture(prediction: Tensor?, target: TaskTarget?, index: Int) throws -> Picture { Picture(rgb: Tensor(zeros: [3, 1, 1])) }
+    func marks(image: Tensor, prediction: Tensor, target: TaskTarget?, index: Int) throws -> [DrawnMark] {
+        var out = [DrawnMark(.point(x: Double(prediction.data[index * 2]), y: Double(prediction.data[index * 2 + 1])), role: .prediction)]
+        if case .values(let t)? = target {
+            out.append(DrawnMark(.point(x: Double(t.data[index * 2]), y: Double(t.data[index * 2 + 1])), role: .truth))
+            out.append(DrawnMark(.box(x: 0, y: 0, width: Double(image.shape[2]), height: Double(image.shape[1])), role: .truth))
+        }
+        return out
+    }
+}
+
+final class InputDrawingTests: XCTestCase {
+    /// Item 2: a global task draws the true and the predicted answers on the input image, together.
+    func testAGlobalTaskDrawsItsAnswersOnTheInput() throws {
+        let x = Tensor(repeating: 0.5, shape: [2, 3, 8, 8])
+        let pred = try Tensor([1, 1, 6, 2], shape: [2, 2]), truth = try Tensor([5, 6, 2, 5], shape: [2, 2])
+        let path = temporaryDirectory("msq-marks").appendingPathComponent("c.png").path
+        let out = try plotPredictions(task: "centroid", kind: .global, images: x, predictions: pred, targets: .values(truth),
+                                      plugin: CentroidTask(), to: path)
+        let img = try PlotCheck.png(out.paths[0], out.width, out.height)
+        let orange = Color(hex: 0xE8710A)
+        for s in 0..<2 {
+            let r = try XCTUnwrap(out.regions["#\(s)/input"])
+            func at(_ px: Float, _ py: Float) -> (Double, Double) { (r.x + (Double(px) + 0.5) * r.width / 8, r.y + (Double(py) + 0.5) * r.height / 8) }
+            let (px, py) = at(pred.data[s * 2], pred.data[s * 2 + 1]), (tx, ty) = at(truth.data[s * 2], truth.data[s * 2 + 1])
+            PlotCheck.assertColor(img, px, py, orange, tolerance: 60, "sample \(s): the predicted point")
+            PlotCheck.assertColor(img, tx, ty, .good, tolerance: 60, "sample \(s): the true point")
+            // away from the marks the input shows through (mid grey)
+            let (gx, gy) = at(3.5, 7)
+            PlotCheck.assertColor(img, gx, gy, Color(r: 0.5, g: 0.5, b: 0.5), tolerance: 3, "sample \(s): the input itself")
+        }
+    }
+}

@@ -7,6 +7,8 @@ import SquadPluginAPI
 /// One cell of the grid: a picture or a line of text.
 enum GridCell {
     case raster(Raster)
+    /// A picture with a task's marks drawn over it, in its pixel coordinates.
+    case marked(Raster, [DrawnMark])
     case text(String, Color)
     case empty(String)
 }
@@ -40,6 +42,11 @@ struct ImageGrid: Panel {
                     let drawn = try r.draw(c, in: box)
                     c.stroke(drawn, Color(hex: 0xBBBBBB), lineWidth: 0.8)
                     regions[key] = drawn
+                case let .marked(r, marks):
+                    let drawn = try r.draw(c, in: box)
+                    c.stroke(drawn, Color(hex: 0xBBBBBB), lineWidth: 0.8)
+                    drawMarks(marks, on: drawn, imageWidth: r.width, imageHeight: r.height, c)
+                    regions[key] = drawn
                 case let .text(s, color):
                     c.fill(box, Color(hex: 0xF6F6F6))
                     let lines = s.components(separatedBy: "\n")
@@ -54,6 +61,29 @@ struct ImageGrid: Panel {
                     regions[key] = box
                 }
             }
+        }
+    }
+}
+
+/// The truth's marks in green, the prediction's in orange, scaled from the image's pixels to `r`.
+func drawMarks(_ marks: [DrawnMark], on r: PlotRect, imageWidth w: Int, imageHeight h: Int, _ c: Canvas) {
+    let sx = r.width / Double(max(w, 1)), sy = r.height / Double(max(h, 1))
+    var textLine = 0
+    for m in marks {
+        let color = m.role == .truth ? Color.good : Color(hex: 0xE8710A)
+        switch m.shape {
+        case let .point(x, y):
+            let px = r.x + (x + 0.5) * sx, py = r.y + (y + 0.5) * sy, s = max(4, min(r.width, r.height) / 14)
+            c.line([(px - s, py), (px + s, py)], color, width: 2)
+            c.line([(px, py - s), (px, py + s)], color, width: 2)
+            c.line((0...24).map { k in (px + s * 0.8 * cos(Double(k) * .pi / 12), py + s * 0.8 * sin(Double(k) * .pi / 12)) }, color, width: 1.5)
+            if !m.label.isEmpty { c.text(m.label, x: px + s + 2, y: py - s, size: FontSize.tick, color: color) }
+        case let .box(x, y, bw, bh):
+            c.stroke(PlotRect(x: r.x + x * sx, y: r.y + y * sy, width: bw * sx, height: bh * sy), color, lineWidth: 2)
+            if !m.label.isEmpty { c.text(m.label, x: r.x + x * sx + 2, y: r.y + y * sy - 2, size: FontSize.tick, color: color, baseline: .bottom) }
+        case .text(let t):
+            c.text(t, x: r.x + 4, y: r.y + 4 + Double(textLine) * (FontSize.tick + 3), size: FontSize.tick, color: color, baseline: .top)
+            textLine += 1
         }
     }
 }
@@ -137,7 +167,15 @@ public func plotPredictions(task: String, kind: TaskKind, images: Tensor, predic
                 }
             }
             let color: Color = pFailed ? .bad : (pClass != nil && tClass != nil) ? (pClass == tClass ? .good : .bad) : .ink
-            gridRows.append(("#\(s)", [.raster(input), .text(tText, tFailed ? .bad : .ink), .text(pText, color)]))
+            // a task that locates something draws the true and the predicted marks on the input itself
+            var inputCell: GridCell = .raster(input)
+            if let d = plugin as? InputDrawingTask {
+                let one = Tensor(uninitialized: Array(images.shape.dropFirst()))
+                one.data.update(from: images.data + s * one.count, count: one.count)
+                do { inputCell = .marked(input, try d.marks(image: one, prediction: predictions, target: targets, index: s)) }
+                catch { inputCell = .marked(input, [DrawnMark(.text("marks failed: \(error)"), role: .prediction)]) }
+            }
+            gridRows.append(("#\(s)", [inputCell, .text(tText, tFailed ? .bad : .ink), .text(pText, color)]))
         }
     }
     let cols = kind == .dense ? ["input", "target", "prediction"] : ["input", "true", "predicted"]

@@ -79,6 +79,32 @@ public struct Picture {
     public init(rgb: Tensor, caption: String = "") { self.rgb = rgb; self.caption = caption }
 }
 
+/// A mark a task draws on its sample's input image, in the image's pixel coordinates (x right, y down).
+public struct DrawnMark: Equatable {
+    public enum Shape: Equatable {
+        /// A point (a cross and a ring), e.g. a keypoint or a centre.
+        case point(x: Double, y: Double)
+        /// An axis-aligned box from (x, y) with this width and height.
+        case box(x: Double, y: Double, width: Double, height: Double)
+        /// A line of text at the image's top left (stacked in order).
+        case text(String)
+    }
+    /// Whose answer the mark shows: the truth is drawn in green, the prediction in orange.
+    public enum Role: Equatable { case truth, prediction }
+    public let shape: Shape
+    public let role: Role
+    public let label: String
+    public init(_ shape: Shape, role: Role, label: String = "") { self.shape = shape; self.role = role; self.label = label }
+}
+
+/// Optional for a task plugin: draws a sample's answers on its input image (global tasks that locate something:
+/// a centroid, keypoints, boxes). plot_predictions then shows the input with the true and predicted marks together.
+public protocol InputDrawingTask {
+    /// `image` [C, H, W]: the sample's input as the plot shows it; `prediction` [B, C] or [B, C, H, W] and `target`
+    /// for the whole batch (as `picture` gets them), `index` the sample. Return marks in the image's pixels.
+    func marks(image: Tensor, prediction: Tensor, target: TaskTarget?, index: Int) throws -> [DrawnMark]
+}
+
 public struct MetricInfo: Equatable {
     public let name: String, higherIsBetter: Bool
     public init(_ name: String, higherIsBetter: Bool) { self.name = name; self.higherIsBetter = higherIsBetter }
