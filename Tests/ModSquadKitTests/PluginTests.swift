@@ -146,14 +146,48 @@ final class PluginTests: XCTestCase {
         let plain = try cLibrary("plain", "int plain(void) { return 1; }\n")
         XCTAssertThrowsError(try PluginLoader.load(plain, into: reg)) { XCTAssertTrue("\($0)".contains("not a ModSquad plugin"), "\($0)") }
         let old = try cLibrary("oldabi", "int modsquad_plugin_abi(void) { return 999; }\nchar *modsquad_plugin_register(void *r, int a) { return 0; }\n")
-        XCTAssertThrowsError(try PluginLoader.load(old, into: reg)) { XCTAssertTrue("\($0)".contains("plugin ABI version 999, this msq has \(pluginABIVersion)"), "\($0)") }
+        XCTAssertThrowsError(try PluginLoader.load(old, into: reg)) { XCTAssertTrue("\($0)".contains("plugin ABI version 0, layout 3e7, this msq has \(describeABIIdentity(pluginABIIdentity))"), "\($0)") }
         let throwing = try cLibrary("throwing", """
             #include <string.h>
-            int modsquad_plugin_abi(void) { return \(pluginABIVersion); }
+            int modsquad_plugin_abi(void) { return \(pluginABIIdentity); }
             char *modsquad_plugin_register(void *r, int a) { return strdup("boom: no GPU here"); }
             """)
         XCTAssertThrowsError(try PluginLoader.load(throwing, into: reg)) { XCTAssertTrue("\($0)".hasSuffix("registration failed: boom: no GPU here"), "\($0)") }
         XCTAssertTrue(reg.listing().isEmpty, "failed loads register nothing")
+    }
+
+    /// A plugin built against a core whose public layouts differ (one more field in TaskSpec, the version not
+    /// bumped) reports another ABI identity and is refused with both named.
+    func testAPluginBuiltAgainstAnotherCoreLayoutIsRefused() throws {
+        let fm = FileManager.default
+        let tmp = temporaryDirectory("msq-oldcore")
+        defer { try? fm.removeItem(at: tmp) }
+        let core = tmp.appendingPathComponent("ModSquadKit"), plugin = tmp.appendingPathComponent("plugin")   // the folder names the package
+        try fm.copyItem(at: Fixtures.repoRoot.appendingPathComponent("Sources/ModSquadKit"), to: core)
+        let tasks = core.appendingPathComponent("ModSquad/Tasks.swift")
+        var src = try String(contentsOf: tasks, encoding: .utf8)
+        XCTAssertTrue(src.contains("    public var decoder: Int? = nil\n"))
+        src = src.replacingOccurrences(of: "    public var decoder: Int? = nil\n", with: "    public var decoder: Int? = nil\n    public var addedLater: Int = 0\n")
+        try src.write(to: tasks, atomically: true, encoding: .utf8)
+        try fm.createDirectory(at: plugin, withIntermediateDirectories: true)
+        try fm.copyItem(at: Fixtures.repoRoot.appendingPathComponent("Plugins/Examples/Colorization/Sources"), to: plugin.appendingPathComponent("Sources"))
+        let manifest = try String(contentsOf: Fixtures.repoRoot.appendingPathComponent("Plugins/Examples/Colorization/Package.swift"), encoding: .utf8)
+            .replacingOccurrences(of: "../../../Sources/ModSquadKit", with: "../ModSquadKit")
+        try manifest.write(to: plugin.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
+        let build = Process()
+        build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        build.arguments = ["swift", "build", "--package-path", plugin.path, "--scratch-path", tmp.appendingPathComponent("build").path]
+        let pipe = Pipe(); build.standardOutput = pipe; build.standardError = pipe
+        try build.run()
+        let log = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        build.waitUntilExit()
+        XCTAssertEqual(build.terminationStatus, 0, log)
+        let lib = tmp.appendingPathComponent("build/debug/libColorization.so").path
+        XCTAssertThrowsError(try PluginLoader.load(lib, into: PluginRegistry())) { e in
+            let d = "\(e)"
+            XCTAssertTrue(d.contains("built against another ModSquadKit") && d.contains("this msq has \(describeABIIdentity(pluginABIIdentity))"), d)
+            XCTAssertTrue(d.contains("plugin ABI version \(pluginABIVersion), layout "), "the same version, another layout: \(d)")
+        }
     }
 
     /// The example outside plugin: its own package, built with swift build, loaded, trained, cast.

@@ -95,7 +95,7 @@ final class PluginV2Tests: XCTestCase {
 
     func testTheSameLibraryTwiceSaysWhereItWasLoadedFrom() throws {
         let lib = try cLibrary("empty", """
-            int modsquad_plugin_abi(void) { return \(pluginABIVersion); }
+            int modsquad_plugin_abi(void) { return \(pluginABIIdentity); }
             char *modsquad_plugin_register(void *r, int a) { return 0; }
             """)
         let reg = PluginRegistry()

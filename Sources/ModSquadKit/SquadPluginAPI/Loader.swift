@@ -9,13 +9,15 @@ public enum PluginEntryPoint {
     public static let register = "modsquad_plugin_register"
 }
 
-/// For plugin authors: the body of `modsquad_plugin_register`. Converts the registry
-/// pointer, checks the ABI, runs `body`, and returns nil or a malloc'ed error message.
+/// For plugin authors: the body of `modsquad_plugin_register`. Converts the registry pointer, checks the host's
+/// ABI identity against the one this plugin was compiled with (the body is emitted into the plugin), runs `body`,
+/// and returns nil or a malloc'ed error message.
+@_alwaysEmitIntoClient
 public func pluginEntry(_ registry: UnsafeMutableRawPointer?, _ hostABI: Int32,
                         _ body: (PluginRegistry) throws -> Void) -> UnsafeMutablePointer<CChar>? {
     guard let registry = registry else { return strdup("null registry") }
-    guard hostABI == pluginABIVersion else {
-        return strdup("plugin built for ABI \(pluginABIVersion), host has ABI \(hostABI); rebuild it against this ModSquad")
+    guard hostABI == pluginABIIdentity else {
+        return strdup("plugin built for ABI \(describeABIIdentity(pluginABIIdentity)), host has \(describeABIIdentity(hostABI)); rebuild it against this ModSquad")
     }
     let r = Unmanaged<PluginRegistry>.fromOpaque(registry).takeUnretainedValue()
     do { try body(r); return nil } catch { return strdup("\(error)") }
@@ -36,21 +38,21 @@ public enum PluginLoader {
         guard let handle = dlopen(url.path, RTLD_NOW | RTLD_LOCAL) else {
             throw PluginError.load(path: path, message: "cannot load: \(String(cString: dlerror()))")
         }
+        // A refused library is never dlclose'd: the Swift runtime registered its metadata and conformances when it
+        // was mapped, and unmapping them leaves dangling records that crash the next dynamic cast.
         guard let abiSym = dlsym(handle, PluginEntryPoint.abi), let regSym = dlsym(handle, PluginEntryPoint.register) else {
-            dlclose(handle)
             throw PluginError.load(path: path, message: "not a ModSquad plugin: it exports no '\(PluginEntryPoint.abi)' and '\(PluginEntryPoint.register)' entry points")
         }
         let abi = unsafeBitCast(abiSym, to: ABIFn.self)()
-        guard abi == pluginABIVersion else {
-            dlclose(handle)
-            throw PluginError.load(path: path, message: "plugin ABI version \(abi), this msq has \(pluginABIVersion); rebuild the plugin")
+        guard abi == pluginABIIdentity else {
+            throw PluginError.load(path: path, message: "plugin ABI \(describeABIIdentity(abi)), this msq has \(describeABIIdentity(pluginABIIdentity)): the plugin was built against another ModSquadKit; rebuild it against this one")
         }
         let before = registry.snapshot()
         let namesBefore = Set(registry.listing().map { "\($0.kind) \($0.name)" })
         let oldSource = registry.currentSource
         registry.currentSource = url.lastPathComponent
         defer { registry.currentSource = oldSource }
-        let err = unsafeBitCast(regSym, to: RegisterFn.self)(Unmanaged.passUnretained(registry).toOpaque(), pluginABIVersion)
+        let err = unsafeBitCast(regSym, to: RegisterFn.self)(Unmanaged.passUnretained(registry).toOpaque(), pluginABIIdentity)
         if let e = err {
             let message = String(cString: e)
             free(e)

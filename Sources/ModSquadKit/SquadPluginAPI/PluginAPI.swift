@@ -4,8 +4,36 @@ import SquadTensor
 import SquadNN
 import ModSquad
 
-/// Bumped whenever a public type plugins see changes layout; the loader refuses others.
-public let pluginABIVersion: Int32 = 1
+/// The plugin API's version, bumped by hand when its contract changes (2: ParameterInfo.range, DrawnMark).
+public let pluginABIVersion: Int32 = pluginABIVersionCompiled
+
+/// The version as the code that uses it was compiled (emitted into a plugin's own binary).
+@_alwaysEmitIntoClient
+public var pluginABIVersionCompiled: Int32 { 2 }
+
+/// What `modsquad_plugin_abi` returns and the loader compares: the version in the top 8 bits and, below, a hash
+/// of the sizes and strides of the value types plugins exchange with the core, as the caller was compiled. The body
+/// is emitted into the plugin, so a plugin built against a core whose public layouts differ reports another
+/// identity and is refused, even when nobody bumped the version. (Classes such as `Tensor` are references: their
+/// size does not show a change; the version covers them.)
+@_alwaysEmitIntoClient
+public var pluginABIIdentity: Int32 {
+    let sizes: [Int] = [
+        MemoryLayout<TaskSpec>.size, MemoryLayout<TaskSpec>.stride, MemoryLayout<TaskTarget>.size, MemoryLayout<TaskKind>.size,
+        MemoryLayout<TaskLoss>.size, MemoryLayout<Metric>.size, MemoryLayout<MetricInfo>.size, MemoryLayout<Picture>.size,
+        MemoryLayout<GateInput>.size, MemoryLayout<GateDecision>.size, MemoryLayout<RouterRecord>.size,
+        MemoryLayout<TaskSegment>.size, MemoryLayout<ParameterInfo>.size, MemoryLayout<PluginValue>.size,
+        MemoryLayout<DrawnMark>.size, MemoryLayout<PluginArguments>.size,
+    ]
+    var h: UInt32 = 2_166_136_261   // FNV-1a over the sizes
+    for v in sizes { h = (h ^ UInt32(truncatingIfNeeded: v)) &* 16_777_619 }
+    return (pluginABIVersionCompiled << 24) | Int32(bitPattern: h & 0x00FF_FFFF)
+}
+
+/// "version V, layout XXXXXX" of an identity, for messages.
+public func describeABIIdentity(_ id: Int32) -> String {
+    "version \(id >> 24), layout " + String(UInt32(bitPattern: id) & 0x00FF_FFFF, radix: 16)
+}
 
 /// A value passed from the language to a plugin factory (`scenes(size: 32, tasks: [...])`).
 public enum PluginValue: Equatable, CustomStringConvertible {

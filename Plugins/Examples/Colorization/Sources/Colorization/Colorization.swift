@@ -89,7 +89,7 @@ public final class SampledTopKGating: GatingPlugin {
 }
 
 @_cdecl("modsquad_plugin_abi")
-public func modsquadPluginABI() -> Int32 { pluginABIVersion }
+public func modsquadPluginABI() -> Int32 { pluginABIIdentity }
 
 @_cdecl("modsquad_plugin_register")
 public func modsquadPluginRegister(_ registry: UnsafeMutableRawPointer?, _ hostABI: Int32) -> UnsafeMutablePointer<CChar>? {
