@@ -156,6 +156,18 @@ final class PluginTests: XCTestCase {
         XCTAssertTrue(reg.listing().isEmpty, "failed loads register nothing")
     }
 
+    /// `swift build` (debug) of a plugin package; the build must succeed.
+    func swiftBuild(_ package: URL, scratch: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        let build = Process()
+        build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        build.arguments = ["swift", "build", "--package-path", package.path, "--scratch-path", scratch.path]
+        let pipe = Pipe(); build.standardOutput = pipe; build.standardError = pipe
+        try build.run()
+        let log = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        build.waitUntilExit()
+        XCTAssertEqual(build.terminationStatus, 0, log, file: file, line: line)
+    }
+
     /// A plugin built against a core whose public layouts differ (one more field in TaskSpec, the version not
     /// bumped) reports another ABI identity and is refused with both named.
     func testAPluginBuiltAgainstAnotherCoreLayoutIsRefused() throws {
@@ -174,14 +186,7 @@ final class PluginTests: XCTestCase {
         let manifest = try String(contentsOf: Fixtures.repoRoot.appendingPathComponent("Plugins/Examples/Colorization/Package.swift"), encoding: .utf8)
             .replacingOccurrences(of: "../../../Sources/ModSquadKit", with: "../ModSquadKit")
         try manifest.write(to: plugin.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
-        let build = Process()
-        build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        build.arguments = ["swift", "build", "--package-path", plugin.path, "--scratch-path", tmp.appendingPathComponent("build").path]
-        let pipe = Pipe(); build.standardOutput = pipe; build.standardError = pipe
-        try build.run()
-        let log = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        build.waitUntilExit()
-        XCTAssertEqual(build.terminationStatus, 0, log)
+        try swiftBuild(plugin, scratch: tmp.appendingPathComponent("build"))
         let lib = tmp.appendingPathComponent("build/debug/libColorization.so").path
         XCTAssertThrowsError(try PluginLoader.load(lib, into: PluginRegistry())) { e in
             let d = "\(e)"
@@ -195,14 +200,7 @@ final class PluginTests: XCTestCase {
         let pkg = Fixtures.repoRoot.appendingPathComponent("Plugins/Examples/Colorization")
         // the scratch folder load_plugin uses in fast mode (notebooks/plugin.msq under NotebookTests shares the build)
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("msq-plugin-Colorization-debug")
-        let build = Process()
-        build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        build.arguments = ["swift", "build", "--package-path", pkg.path, "--scratch-path", scratch.path]
-        let pipe = Pipe(); build.standardOutput = pipe; build.standardError = pipe
-        try build.run()
-        let log = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        build.waitUntilExit()
-        XCTAssertEqual(build.terminationStatus, 0, log)
+        try swiftBuild(pkg, scratch: scratch)
         let lib = scratch.appendingPathComponent("debug/libColorization.so").path
 
         let reg = PluginRegistry.shared
