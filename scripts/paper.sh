@@ -4,7 +4,7 @@
 #   bash scripts/paper.sh              # two notebooks at a time, one thread each (about 100 min here)
 #   bash scripts/paper.sh --jobs 1     # one at a time with every thread
 #   bash scripts/paper.sh --assemble   # only rebuild docs/RESULTS.md from out/paper
-#   MSQ=/path/to/msq bash scripts/paper.sh   # run that build (e.g. a copy, so rebuilding meanwhile is safe)
+#   MSQ=/path/to/msq bash scripts/paper.sh   # run that build (e.g. a copy of msq and libModSquadKit.so side by side, so rebuilding meanwhile is safe)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=2 assemble_only=0
