@@ -14,9 +14,22 @@ enum Fixtures {
     }
 }
 
+/// The folders temporaryDirectory made in this test process; removed when it exits (MSQ_KEEP_TEST_FILES=1 keeps them).
+nonisolated(unsafe) private var madeFolders: [String] = []
+private let madeFoldersLock = NSLock()
+private let removeAtExit: Void = {
+    atexit {
+        guard ProcessInfo.processInfo.environment["MSQ_KEEP_TEST_FILES"] == nil else { return }
+        for p in madeFolders { try? FileManager.default.removeItem(atPath: p) }
+    }
+}()
+
+/// A fresh folder under the system's temporary folder, removed when the test process ends.
 func temporaryDirectory(_ tag: String = "msq") -> URL {
+    _ = removeAtExit
     let u = FileManager.default.temporaryDirectory.appendingPathComponent("\(tag)-\(UUID().uuidString)")
     try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+    madeFoldersLock.lock(); madeFolders.append(u.path); madeFoldersLock.unlock()
     return u
 }
 
