@@ -145,8 +145,12 @@ public final class DataLoader {
     /// Undoes the normalisation (for drawing inputs). [B, C, H, W] -> [B, C, H, W]
     public func denormalize(_ images: Tensor) throws -> Tensor {
         guard let st = normalization, normalize else { return images.copy() }
-        let inv = (mean: st.mean.indices.map { -st.mean[$0] / st.std[$0] }, std: st.std.map { 1 / $0 })
-        return try DataLoader.normalized(images, inv)
+        return try DataLoader.denormalized(images, st)
+    }
+
+    /// x · std[c] + mean[c] per channel: the images as the dataset gave them. [B, C, H, W] -> [B, C, H, W]
+    public static func denormalized(_ images: Tensor, _ st: (mean: [Float], std: [Float])) throws -> Tensor {
+        try normalized(images, (mean: st.mean.indices.map { -st.mean[$0] / st.std[$0] }, std: st.std.map { 1 / $0 }))
     }
 
     // MARK: flips

@@ -48,7 +48,7 @@ public enum IOFile {
     }
 
     /// The system's reason for a Foundation error (the POSIX text when there is one).
-    static func reason(_ e: Error) -> String {
+    public static func reason(_ e: Error) -> String {
         let ns = e as NSError
         if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain { return errnoText(Int32(u.code)) }
         if ns.domain == NSPOSIXErrorDomain { return errnoText(Int32(ns.code)) }

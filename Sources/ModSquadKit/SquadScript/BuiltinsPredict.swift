@@ -63,7 +63,7 @@ func predictBuiltins() -> [Builtin] {
             m.model.eval()
             defer { m.model.train() }
             for chunk in chunks(x.shape[0], batch) {
-                let xs = try x.slice(rows: chunk)
+                let xs = try x.gatherRows(Array(chunk))
                 let out = try Autograd.noGrad { try m.model(xs, tasks: [task]) }
                 guard let p = out.predictions[task] else { throw ScriptError(.runtime, "predict: the model gave no output for '\(task)'") }
                 outs.append(p)
@@ -250,13 +250,3 @@ private func chunks(_ n: Int, _ size: Int) -> [Range<Int>] {
     stride(from: 0, to: n, by: size).map { $0..<min(n, $0 + size) }
 }
 
-extension Tensor {
-    /// Rows `r` of the first axis as a new tensor.
-    func slice(rows r: Range<Int>) throws -> Tensor {
-        guard ndim >= 1, r.lowerBound >= 0, r.upperBound <= shape[0] else { throw TensorError.invalidArgument(op: "slice", message: "rows \(r) of \(shape)") }
-        let per = count / Swift.max(shape[0], 1)
-        let out = Tensor(uninitialized: [r.count] + Array(shape.dropFirst()))
-        out.data.update(from: data + r.lowerBound * per, count: r.count * per)
-        return out
-    }
-}

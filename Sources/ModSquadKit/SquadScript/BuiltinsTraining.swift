@@ -1,6 +1,7 @@
 // Training builtins: step and eval_step (drive training from the prompt), train, eval, finetune, delta_m.
 import Foundation
 import SquadTensor
+import SquadNN
 import ModSquad
 import SquadPluginAPI
 
@@ -205,7 +206,7 @@ func prepareCheckpointFolder(_ ctx: CallContext, _ path: String) throws {
         throw ctx.error("checkpoint", "cannot save under \(dir.path): it is a file, not a folder")
     }
     do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
-    catch { throw ctx.error("checkpoint", "cannot create the folder \(dir.path): \(describeFileError(error))") }
+    catch { throw ctx.error("checkpoint", "cannot create the folder \(dir.path): \(IOFile.reason(error).lowercased())") }
     if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue {
         throw ctx.error("checkpoint", "\(url.path) is a folder; name a file such as run-{step}.safetensors")
     }
@@ -216,14 +217,6 @@ func prepareCheckpointFolder(_ ctx: CallContext, _ path: String) throws {
     try? FileManager.default.removeItem(at: probe)
 }
 
-/// A file error's reason, without Foundation's domain and code.
-func describeFileError(_ error: Error) -> String {
-    let ns = error as NSError
-    if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain, let code = POSIXErrorCode(rawValue: Int32(u.code)) {
-        return String(cString: strerror(code.rawValue)).lowercased()
-    }
-    return ns.localizedDescription
-}
 
 func runTraining(_ ctx: CallContext, _ m: ModelValue, label: String) throws -> Value {
     let data = try ctx.require("data", as: DatasetValue.self)

@@ -1,5 +1,6 @@
 // .msq notebooks: cells split on `# %%` markers (Jupytext's percent format), run one by one with their outputs captured.
 import Foundation
+import SquadNN
 
 public struct NotebookCell {
     public enum Kind: String { case code, markdown }
@@ -28,11 +29,7 @@ public enum Notebook {
         do {
             if regular { data = try Data(contentsOf: url) }
             else { let h = try FileHandle(forReadingFrom: url); defer { try? h.close() }; data = try h.readToEnd() ?? Data() }
-        } catch {
-            let ns = error as NSError
-            let posix = (ns.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? $0.code : nil }
-            throw fail(posix.map { String(cString: strerror(Int32($0))) } ?? ns.localizedDescription)
-        }
+        } catch { throw fail(IOFile.reason(error)) }
         var bytes = [UInt8](data)
         if let bad = firstInvalidUTF8(bytes) {
             var line = 1

@@ -37,10 +37,6 @@ public enum ParamRanges {
         // data, plots, benchmarks
         "samples": ValueRange(1, 4096), "reps": ValueRange(1, 10_000), "fit": ValueRange(1, 10_000_000),
         "size": ValueRange(1, 4096),
-        "index": ValueRange(0, big), "count": ValueRange(1, big), "every": ValueRange(1, big),
-        "width_px": ValueRange(16, 8192), "height": ValueRange(16, 8192), "columns": ValueRange(1, 64),
-        "top": ValueRange(1, 10_000), "max": ValueRange(1, big), "min": ValueRange(0, big), "k": ValueRange(1, 1024),
-        "digits": ValueRange(0, 17), "dpi": ValueRange(10, 1200), "scale": .above(0, 1e6),
     ]
 }
 

@@ -134,10 +134,7 @@ extension ModelValue {
         var all = y
         var raw: Tensor? = nil
         for spec in model.config.tasks where all[spec.name] == nil {
-            if raw == nil {
-                let st = try data.normalization()
-                raw = try DataLoader.normalized(x, (mean: st.mean.indices.map { -st.mean[$0] / st.std[$0] }, std: st.std.map { 1 / $0 }))
-            }
+            if raw == nil { raw = try DataLoader.denormalized(x, try data.normalization()) }
             if let p = spec.plugin, let t = try registry.task(p).derivedTarget(images: raw!, targets: y) { all[spec.name] = t; continue }
             throw ScriptError(.value, "task '\(spec.name)' of the model is not in dataset \(data.dataset.name) (it has \(data.dataset.taskNames.joined(separator: ", "))), and its plugin does not derive it")
         }
